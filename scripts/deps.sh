@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages sasq's build, tests, benchmarks and plots need (only those missing).
+set -euo pipefail
+pkgs=(cmake ninja-build g++ clang ccache libeigen3-dev doctest-dev libbenchmark-dev libdnnl-dev
+      libopenblas-dev python3-matplotlib)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
