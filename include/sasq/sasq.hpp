@@ -1,0 +1,15 @@
+// sasq: the CPU library in one include (CUDA headers in sasq/cuda and sasq/interop/eigen.hpp are opt-in).
+#pragma once
+
+#include "sasq/version.hpp"
+
+#include "sasq/core/buffer.hpp"
+#include "sasq/core/config.hpp"
+#include "sasq/core/int4.hpp"
+#include "sasq/core/matrix_view.hpp"
+#include "sasq/core/span.hpp"
+#include "sasq/core/status.hpp"
+
+#include "sasq/quant/affine.hpp"
+#include "sasq/quant/rounding.hpp"
+#include "sasq/quant/scheme.hpp"
