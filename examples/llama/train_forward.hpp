@@ -1,0 +1,317 @@
+// Recording forward pass of the minimal LLaMA for training activation-quantizer scales, on any
+// scalar type (float to train, double for finite-difference checks). Weights are read-only views.
+//   per layer:  a = fq_attn(rmsnorm(x, g_att));  q = rope(a Wqᵀ), k = rope(a Wkᵀ), v = a Wvᵀ
+//               x = x + fq_oproj(attention(q, k, v)) Woᵀ
+//               f = fq_ffn(rmsnorm(x, g_ffn));   x = x + fq_down(silu(f W1ᵀ) ⊙ f W3ᵀ) W2ᵀ
+//   loss = w · Σ_t (logsumexp(z_t) − z_t[y_t]),   z = rmsnorm(x, g_final) Wclsᵀ
+//   fq(x) = s · clamp(rne(x · (1/s)), qmin, qmax)   (symmetric grid, per tensor or per column)
+#pragma once
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "sasq/core/span.hpp"
+#include "sasq/core/status.hpp"
+#include "sasq/quant/rounding.hpp"
+
+namespace sasq::llama::grad {
+
+template <class T>
+using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using ConstMatrixMap = Eigen::Map<const RowMatrix<T>>;
+
+/// Quantizer sites of one layer in forward order: attention input (shared by q, k, v), o_proj
+/// input, FFN input (shared by gate and up), down_proj input. Site index = layer * 4 + site.
+inline constexpr int kSitesPerLayer = 4;
+
+/// Model dimensions (llama2.c names).
+struct Shape {
+  int dim = 0;
+  int hidden_dim = 0;
+  int n_layers = 0;
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int vocab_size = 0;
+  int head_size() const { return dim / n_heads; }
+  int kv_dim() const { return n_kv_heads * head_size(); }
+  int n_sites() const { return n_layers * kSitesPerLayer; }
+  /// Number of input channels of site `site` (index within a layer).
+  int site_channels(int site) const { return site == 3 ? hidden_dim : dim; }
+};
+
+/// Read-only views of one layer's weights in the nn.Linear layout W[out][in].
+template <class T>
+struct LayerView {
+  const T* rms_att;  ///< [dim]
+  ConstMatrixMap<T> wq, wk, wv, wo;
+  const T* rms_ffn;  ///< [dim]
+  ConstMatrixMap<T> w1, w2, w3;  ///< gate [hidden][dim], down [dim][hidden], up [hidden][dim]
+};
+
+/// Read-only views of a whole model. Nothing here is ever written by training.
+template <class T>
+struct ModelView {
+  Shape shape;
+  const T* embedding = nullptr;  ///< [vocab][dim]
+  std::vector<LayerView<T>> layers;
+  const T* rms_final = nullptr;  ///< [dim]
+  ConstMatrixMap<T> classifier{nullptr, 0, 0};  ///< [vocab][dim]
+  T eps = T(1e-5);
+};
+
+/// One activation quantizer. Disabled sites pass values through. `scale` holds one value (per
+/// tensor) or one per input channel (per channel); the grid is symmetric (zero point 0).
+template <class T>
+struct SiteQuantizer {
+  bool enabled = false;
+  int qmin = -127;
+  int qmax = 127;
+  std::vector<T> scale;
+};
+
+/// Rounding frozen at a base point, so that finite differences see the function whose exact
+/// derivatives are the STE/LSQ gradients: inside the range x̂ = x + s·c with c = rne(x/s) − x/s
+/// recorded; outside x̂ = s·qmin or s·qmax. Used only by gradient checks.
+template <class T>
+struct FrozenRounding {
+  bool replay = false;  ///< false: record on the next forward; true: reuse the recorded values
+  std::vector<std::vector<T>> residual;          ///< per site, per element
+  std::vector<std::vector<signed char>> branch;  ///< −1 below, 0 inside, +1 above the range
+};
+
+/// Intermediates of one layer kept for the backward pass.
+template <class T>
+struct LayerTape {
+  RowMatrix<T> x_in, n1, a, q, k, v, att, o, x_mid, n2, f, gate, up, h, hq;
+  std::vector<T> rinv1, rinv2;
+  std::vector<RowMatrix<T>> probs;  ///< per query head, [t][t'] causal softmax
+};
+
+/// Everything the backward pass needs for one sequence.
+template <class T>
+struct Tape {
+  std::vector<int> targets;
+  T weight = T(1);
+  std::vector<LayerTape<T>> layers;
+  RowMatrix<T> x_final, n_final, probs;  ///< probs: softmax of the logits [t][vocab]
+  std::vector<T> rinv_final;
+  std::vector<std::int64_t> clipped;  ///< per site: elements outside [qmin, qmax]·s
+  std::vector<std::int64_t> count;    ///< per site: elements quantized
+  T loss = T(0);
+};
+
+/// Round half to even in T (sasq's normative rounding in float, nearbyint in double).
+template <class T>
+inline T rne(T v) {
+  if constexpr (std::is_same_v<T, float>) {
+    return round_half_even(v);
+  } else {
+    return std::nearbyint(v);
+  }
+}
+
+/// y = x / sqrt(mean(x²) + eps) ⊙ g per row (llama2.c order); stores 1/sqrt(mean + eps) per row.
+template <class T>
+void rmsnorm_forward(const RowMatrix<T>& x, const T* g, T eps, RowMatrix<T>& y, std::vector<T>& rinv) {
+  const Eigen::Index n = x.rows(), d = x.cols();
+  y.resize(n, d);
+  rinv.resize(static_cast<std::size_t>(n));
+  for (Eigen::Index t = 0; t < n; ++t) {
+    T ss = x.row(t).squaredNorm() / static_cast<T>(d) + eps;
+    const T r = T(1) / std::sqrt(ss);
+    rinv[static_cast<std::size_t>(t)] = r;
+    for (Eigen::Index j = 0; j < d; ++j) y(t, j) = g[j] * (r * x(t, j));
+  }
+}
+
+/// Rotates adjacent pairs (x[2i], x[2i+1]) of each head by pos · 10000^(−(2i mod hs)/hs), pos = row
+/// index (llama2.c RoPE); `inverse` rotates by the negative angle (the transpose, used by backward).
+template <class T>
+void rope_rotate(RowMatrix<T>& x, int head_size, bool inverse) {
+  for (Eigen::Index t = 0; t < x.rows(); ++t) {
+    for (Eigen::Index i = 0; i + 1 < x.cols(); i += 2) {
+      const T hd = static_cast<T>(i % head_size);
+      const T freq = T(1) / std::pow(T(10000), hd / static_cast<T>(head_size));
+      const T val = static_cast<T>(t) * freq;
+      const T c = std::cos(val);
+      const T s = inverse ? -std::sin(val) : std::sin(val);
+      const T v0 = x(t, i), v1 = x(t, i + 1);
+      x(t, i) = v0 * c - v1 * s;
+      x(t, i + 1) = v0 * s + v1 * c;
+    }
+  }
+}
+
+/// Causal grouped-query attention of one sequence: query head h uses KV head h / (n_heads /
+/// n_kv_heads); scores scaled by 1/sqrt(head_size); softmax with max subtraction. Stores the
+/// probabilities per head.
+template <class T>
+void attention_forward(const RowMatrix<T>& q, const RowMatrix<T>& k, const RowMatrix<T>& v,
+                       const Shape& shape, RowMatrix<T>& out, std::vector<RowMatrix<T>>& probs) {
+  const int hs = shape.head_size();
+  const int group = shape.n_heads / shape.n_kv_heads;
+  const Eigen::Index n = q.rows();
+  const T scale = T(1) / std::sqrt(static_cast<T>(hs));
+  out.setZero(n, q.cols());
+  probs.resize(static_cast<std::size_t>(shape.n_heads));
+  for (int h = 0; h < shape.n_heads; ++h) {
+    const int kvh = h / group;
+    RowMatrix<T>& p = probs[static_cast<std::size_t>(h)];
+    p.noalias() = (q.middleCols(h * hs, hs) * k.middleCols(kvh * hs, hs).transpose()) * scale;
+    for (Eigen::Index t = 0; t < n; ++t) {
+      T mx = p(t, 0);
+      for (Eigen::Index u = 1; u <= t; ++u) mx = std::max(mx, p(t, u));
+      T sum = T(0);
+      for (Eigen::Index u = 0; u <= t; ++u) {
+        p(t, u) = std::exp(p(t, u) - mx);
+        sum += p(t, u);
+      }
+      for (Eigen::Index u = 0; u <= t; ++u) p(t, u) /= sum;
+      for (Eigen::Index u = t + 1; u < n; ++u) p(t, u) = T(0);
+    }
+    out.middleCols(h * hs, hs).noalias() = p * v.middleCols(kvh * hs, hs);
+  }
+}
+
+/// Static fake quantization of x with the site's per-tensor or per-column scale; counts clipped
+/// elements. With `frozen`, records (or replays) the rounding of site `index` (see FrozenRounding).
+template <class T>
+void fake_quant_forward(const RowMatrix<T>& x, const SiteQuantizer<T>& sq, RowMatrix<T>& y,
+                        std::int64_t& clipped, FrozenRounding<T>* frozen, int index) {
+  y.resize(x.rows(), x.cols());
+  if (!sq.enabled) {
+    y = x;
+    return;
+  }
+  const bool per_channel = sq.scale.size() != 1;
+  SASQ_ASSERT(!per_channel || sq.scale.size() == static_cast<std::size_t>(x.cols()));
+  const T lo = static_cast<T>(sq.qmin), hi = static_cast<T>(sq.qmax);
+  std::vector<T>* res = nullptr;
+  std::vector<signed char>* br = nullptr;
+  if (frozen) {
+    res = &frozen->residual[static_cast<std::size_t>(index)];
+    br = &frozen->branch[static_cast<std::size_t>(index)];
+    if (!frozen->replay) {
+      res->resize(static_cast<std::size_t>(x.size()));
+      br->resize(static_cast<std::size_t>(x.size()));
+    }
+  }
+  std::int64_t clip = 0;
+  for (Eigen::Index t = 0; t < x.rows(); ++t) {
+    for (Eigen::Index j = 0; j < x.cols(); ++j) {
+      const T s = sq.scale[per_channel ? static_cast<std::size_t>(j) : 0];
+      const std::size_t e = static_cast<std::size_t>(t * x.cols() + j);
+      if (frozen && frozen->replay) {
+        const signed char b = (*br)[e];
+        y(t, j) = b == 0 ? x(t, j) + s * (*res)[e] : s * (b < 0 ? lo : hi);
+        clip += b != 0;
+        continue;
+      }
+      const T v = x(t, j) * (T(1) / s);
+      const T r = rne(v);
+      const signed char b = v < lo ? -1 : (v > hi ? 1 : 0);
+      y(t, j) = s * (r < lo ? lo : (r > hi ? hi : r));
+      clip += b != 0;
+      if (frozen) {
+        (*res)[e] = r - v;
+        (*br)[e] = b;
+      }
+    }
+  }
+  clipped += clip;
+}
+
+/// Runs one sequence: inputs tokens[0..n−1], targets tokens[1..n]; returns w · Σ_t NLL_t and fills
+/// the tape. `sites` has shape.n_sites() entries.
+template <class T>
+T forward(const ModelView<T>& m, const std::vector<SiteQuantizer<T>>& sites, Span<const int> tokens,
+          T weight, Tape<T>& tape, FrozenRounding<T>* frozen = nullptr) {
+  const Shape& sh = m.shape;
+  SASQ_REQUIRE(tokens.size() >= 2, "a training sequence needs at least 2 tokens, got ", tokens.size());
+  SASQ_REQUIRE(sites.size() == static_cast<std::size_t>(sh.n_sites()), "expected ", sh.n_sites(),
+               " site quantizers, got ", sites.size());
+  if (frozen && !frozen->replay) {
+    frozen->residual.assign(static_cast<std::size_t>(sh.n_sites()), {});
+    frozen->branch.assign(static_cast<std::size_t>(sh.n_sites()), {});
+  }
+  const Eigen::Index n = static_cast<Eigen::Index>(tokens.size()) - 1;
+  tape.targets.assign(tokens.begin() + 1, tokens.end());
+  tape.weight = weight;
+  tape.clipped.assign(static_cast<std::size_t>(sh.n_sites()), 0);
+  tape.count.assign(static_cast<std::size_t>(sh.n_sites()), 0);
+  tape.layers.resize(static_cast<std::size_t>(sh.n_layers));
+
+  RowMatrix<T> x(n, sh.dim);
+  for (Eigen::Index t = 0; t < n; ++t) {
+    const int id = tokens[static_cast<std::size_t>(t)];
+    SASQ_REQUIRE(id >= 0 && id < sh.vocab_size, "token ", id, " at position ", t,
+                 " is outside the vocabulary [0, ", sh.vocab_size, ")");
+    x.row(t) = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(
+        m.embedding + static_cast<std::ptrdiff_t>(id) * sh.dim, sh.dim);
+  }
+  auto quant = [&](int site, const RowMatrix<T>& in, RowMatrix<T>& out) {
+    const std::size_t i = static_cast<std::size_t>(site);
+    fake_quant_forward(in, sites[i], out, tape.clipped[i], frozen, site);
+    if (sites[i].enabled) tape.count[i] += in.size();
+  };
+  for (int l = 0; l < sh.n_layers; ++l) {
+    const LayerView<T>& w = m.layers[static_cast<std::size_t>(l)];
+    LayerTape<T>& lt = tape.layers[static_cast<std::size_t>(l)];
+    const int s0 = l * kSitesPerLayer;
+    lt.x_in = x;
+    rmsnorm_forward(x, w.rms_att, m.eps, lt.n1, lt.rinv1);
+    quant(s0 + 0, lt.n1, lt.a);
+    lt.q.noalias() = lt.a * w.wq.transpose();
+    lt.k.noalias() = lt.a * w.wk.transpose();
+    lt.v.noalias() = lt.a * w.wv.transpose();
+    rope_rotate(lt.q, sh.head_size(), false);
+    rope_rotate(lt.k, sh.head_size(), false);
+    attention_forward(lt.q, lt.k, lt.v, sh, lt.att, lt.probs);
+    quant(s0 + 1, lt.att, lt.o);
+    x.noalias() += lt.o * w.wo.transpose();
+    lt.x_mid = x;
+    rmsnorm_forward(x, w.rms_ffn, m.eps, lt.n2, lt.rinv2);
+    quant(s0 + 2, lt.n2, lt.f);
+    lt.gate.noalias() = lt.f * w.w1.transpose();
+    lt.up.noalias() = lt.f * w.w3.transpose();
+    lt.h.resize(n, sh.hidden_dim);
+    for (Eigen::Index t = 0; t < n; ++t) {
+      for (Eigen::Index j = 0; j < sh.hidden_dim; ++j) {
+        const T g = lt.gate(t, j);
+        lt.h(t, j) = g * (T(1) / (T(1) + std::exp(-g))) * lt.up(t, j);
+      }
+    }
+    quant(s0 + 3, lt.h, lt.hq);
+    x.noalias() += lt.hq * w.w2.transpose();
+  }
+  tape.x_final = x;
+  rmsnorm_forward(x, m.rms_final, m.eps, tape.n_final, tape.rinv_final);
+  tape.probs.noalias() = tape.n_final * m.classifier.transpose();
+  T loss = T(0);
+  for (Eigen::Index t = 0; t < n; ++t) {
+    auto z = tape.probs.row(t);
+    const int y = tape.targets[static_cast<std::size_t>(t)];
+    SASQ_REQUIRE(y >= 0 && y < sh.vocab_size, "target token ", y, " at position ", t + 1,
+                 " is outside the vocabulary [0, ", sh.vocab_size, ")");
+    const T mx = z.maxCoeff();
+    const T zy = z(y);
+    T sum = T(0);
+    for (Eigen::Index j = 0; j < z.cols(); ++j) {
+      z(j) = std::exp(z(j) - mx);
+      sum += z(j);
+    }
+    z /= sum;
+    loss += std::log(sum) + mx - zy;
+  }
+  tape.loss = weight * loss;
+  return tape.loss;
+}
+
+}  // namespace sasq::llama::grad
