@@ -1,0 +1,88 @@
+// Streaming activation observers (per-tensor and per-channel): observe(batch) for each batch,
+// then param<GridT>() / params<GridT>(), absmax() or range(). Nothing stores past batches.
+#pragma once
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+#include "sasq/core/matrix_view.hpp"
+#include "sasq/core/span.hpp"
+#include "sasq/core/status.hpp"
+#include "sasq/quant/affine.hpp"
+#include "sasq/quant/observer_histogram.hpp"
+#include "sasq/quant/observer_minmax.hpp"
+#include "sasq/quant/quantize.hpp"
+
+namespace sasq {
+
+/// One Observer per column (input channel) of [tokens][channels] batches: channel c's observer
+/// sees column c of every batch as one batch of its own. The channel count is fixed by the first
+/// batch. Each call copies the batch transposed into a scratch buffer (one batch, never more).
+template <class Observer>
+class ChannelwiseObserver {
+ public:
+  /// `prototype` is copied for every channel (carries momentum, percentile, bins, ...).
+  explicit ChannelwiseObserver(Observer prototype = Observer()) : prototype_(std::move(prototype)) {}
+
+  void observe(MatrixView<const float> x) {
+    SASQ_REQUIRE(!x.empty(), "batch is empty (", x.rows(), " x ", x.cols(), ")");
+    if (channels_.empty()) {
+      channels_.assign(static_cast<std::size_t>(x.cols()), prototype_);
+    } else {
+      SASQ_REQUIRE(static_cast<std::size_t>(x.cols()) == channels_.size(), "batch has ", x.cols(),
+                   " channels, earlier batches had ", channels_.size());
+    }
+    detail::require_finite(x, "ChannelwiseObserver::observe");
+    const std::ptrdiff_t rows = x.rows();
+    scratch_.resize(static_cast<std::size_t>(rows));
+    for (std::ptrdiff_t c = 0; c < x.cols(); ++c) {
+      for (std::ptrdiff_t r = 0; r < rows; ++r) scratch_[static_cast<std::size_t>(r)] = x(r, c);
+      channels_[static_cast<std::size_t>(c)].observe(Span<const float>(scratch_.data(), scratch_.size()));
+    }
+  }
+
+  /// Number of channels (0 before the first batch).
+  std::size_t channels() const { return channels_.size(); }
+  const Observer& channel(std::size_t c) const { return channels_.at(c); }
+
+  /// absmax() of every channel.
+  std::vector<float> absmax() const {
+    require_observed();
+    std::vector<float> out(channels_.size());
+    for (std::size_t c = 0; c < out.size(); ++c) out[c] = channels_[c].absmax();
+    return out;
+  }
+  /// range() of every channel.
+  std::vector<Range> range() const {
+    require_observed();
+    std::vector<Range> out(channels_.size());
+    for (std::size_t c = 0; c < out.size(); ++c) out[c] = channels_[c].range();
+    return out;
+  }
+  /// Per-column parameters (ParamLayout::kPerColumn), channel c from channel(c).param<GridT>().
+  template <class GridT>
+  QuantParams<GridT> params() const {
+    require_observed();
+    std::vector<QuantParam> p(channels_.size());
+    for (std::size_t c = 0; c < p.size(); ++c) p[c] = channels_[c].template param<GridT>();
+    return QuantParams<GridT>::per_column(std::move(p));
+  }
+
+ private:
+  void require_observed() const {
+    if (channels_.empty()) fail(ErrorCode::kInvalidArgument, "ChannelwiseObserver: no batch observed yet");
+  }
+
+  Observer prototype_;
+  std::vector<Observer> channels_;
+  std::vector<float> scratch_;
+};
+
+using PerChannelMinMaxObserver = ChannelwiseObserver<MinMaxObserver>;
+using PerChannelEmaMinMaxObserver = ChannelwiseObserver<EmaMinMaxObserver>;
+using PerChannelMeanAbsMaxObserver = ChannelwiseObserver<MeanAbsMaxObserver>;
+using PerChannelPercentileObserver = ChannelwiseObserver<PercentileObserver>;
+using PerChannelMseObserver = ChannelwiseObserver<MseObserver>;
+
+}  // namespace sasq
