@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "llama/weights.hpp"
 #include "sasq/core/span.hpp"
 #include "sasq/core/status.hpp"
 #include "sasq/quant/rounding.hpp"
@@ -65,6 +66,19 @@ struct ModelView {
   ConstMatrixMap<T> classifier{nullptr, 0, 0};  ///< [vocab][dim]
   T eps = T(1e-5);
 };
+
+/// Float views of a loaded (possibly weight-quantized) model; `w` must outlive the view.
+inline ModelView<float> view_of(const Weights& w) {
+  const Config& c = w.config;
+  using Map = ConstMatrixMap<float>;
+  auto map = [](const Matrix& m) { return Map(m.data(), m.rows(), m.cols()); };
+  ModelView<float> m{Shape{c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size},
+                     w.token_embedding.data(), {}, w.rms_final.data(), map(w.classifier()), kRmsNormEps};
+  for (const LayerWeights& L : w.layers)
+    m.layers.push_back({L.rms_att.data(), map(L.wq), map(L.wk), map(L.wv), map(L.wo), L.rms_ffn.data(),
+                        map(L.w1), map(L.w2), map(L.w3)});
+  return m;
+}
 
 /// One activation quantizer. Disabled sites pass values through. `scale` holds one value (per
 /// tensor) or one per input channel (per channel); the grid is symmetric (zero point 0).
