@@ -11,5 +11,9 @@
 #include "sasq/core/status.hpp"
 
 #include "sasq/quant/affine.hpp"
+#include "sasq/quant/observers.hpp"
+#include "sasq/quant/params.hpp"
+#include "sasq/quant/quantize.hpp"
 #include "sasq/quant/rounding.hpp"
 #include "sasq/quant/scheme.hpp"
+#include "sasq/quant/ste.hpp"
