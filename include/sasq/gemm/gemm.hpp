@@ -1,0 +1,156 @@
+// Integer GEMM for LLM linear layers: C[M][N] = epilogue(A[M][K] · W[N][K]ᵀ), int32 accumulation.
+//   A: int8 (symmetric) or uint8 (asymmetric, zero points) activations, per-tensor or per-token scales;
+//   W: int8 or int4 weights packed once by pack_weights (per-channel or per-group scales);
+//   C: float, or int8 requantized with a static output scale; epilogue stages in gemm/epilogue.hpp.
+// Result: bit-exact to gemm_reference (gemm/reference.hpp) for every ISA and thread count.
+//
+// Example (LLaMA W8A8 layer with a static SASQ activation scale s_x, f32 output):
+//   PackedWeights w = pack_weights(w_int8, w_scales, {8});                 // once, at load time
+//   quantize_static_s8(x, s_x, x_q);                                       // f32 -> int8
+//   gemm(x_q, ActivationQuant::per_tensor(s_x), w, Epilogue{}, y);         // y = x_q·Wᵀ·s_x·s_w
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "sasq/core/buffer.hpp"
+#include "sasq/core/matrix_view.hpp"
+#include "sasq/core/status.hpp"
+#include "sasq/cpu/avx2/gemm_kernel.hpp"
+#include "sasq/cpu/avx512_vnni/gemm_kernel.hpp"
+#include "sasq/cpu/gemm_tile.hpp"
+#include "sasq/cpu/isa.hpp"
+#include "sasq/cpu/scalar/gemm_kernel.hpp"
+#include "sasq/cpu/thread_pool.hpp"
+#include "sasq/gemm/epilogue.hpp"
+#include "sasq/gemm/packed_weights.hpp"
+#include "sasq/gemm/problem.hpp"
+
+namespace sasq {
+
+/// Execution options of one gemm call.
+struct GemmOptions {
+  /// Threads to use at most (0 = every thread of cpu::ThreadPool::instance()); problems with fewer than
+  /// kMinOpsPerThread operations per thread use fewer threads (down to 1).
+  int threads = 0;
+  /// Kernel ISA; kAuto = SASQ_ISA or the best supported. A named unsupported ISA throws kUnsupported.
+  Isa isa = Isa::kAuto;
+};
+
+/// Work (2·M·N·K) below which one more thread costs more than it saves (thread wake-up is ~10 µs).
+inline constexpr std::int64_t kMinOpsPerThread = std::int64_t{1} << 23;
+
+namespace detail {
+
+/// The packed-A buffer (uint8, K padded, s8 stored + 128) with per-row shifts and scales.
+struct PackedActivations {
+  AlignedBuffer<std::uint8_t> data;
+  AlignedBuffer<std::int32_t> shift;
+  AlignedBuffer<float> row_scale;
+};
+
+template <class TA>
+void pack_activations(MatrixView<const TA> a, const ActivationQuant& act, std::ptrdiff_t kp, PackedActivations& out) {
+  const std::ptrdiff_t m = a.rows(), k = a.cols();
+  const std::size_t need = static_cast<std::size_t>((m + cpu::kMaxTileRows) * kp);
+  if (out.data.size() < need) out.data = AlignedBuffer<std::uint8_t>(need);
+  if (out.shift.size() < static_cast<std::size_t>(m)) {
+    out.shift = AlignedBuffer<std::int32_t>(static_cast<std::size_t>(m));
+    out.row_scale = AlignedBuffer<float>(static_cast<std::size_t>(m));
+  }
+  constexpr bool kSigned = std::is_same_v<TA, std::int8_t>;
+  for (std::ptrdiff_t r = 0; r < m; ++r) {
+    std::uint8_t* dst = out.data.data() + r * kp;
+    const TA* src = a.row_ptr(r);
+    for (std::ptrdiff_t j = 0; j < k; ++j)
+      dst[j] = kSigned ? static_cast<std::uint8_t>(static_cast<std::uint8_t>(src[j]) ^ 0x80u) : static_cast<std::uint8_t>(src[j]);
+    for (std::ptrdiff_t j = k; j < kp; ++j) dst[j] = 0;
+    out.shift[static_cast<std::size_t>(r)] = kSigned ? 128 : act.zero_point_of(r);
+    out.row_scale[static_cast<std::size_t>(r)] = act.scale_of(r);
+  }
+}
+
+/// Runs tile tasks [begin, end) of the (panel block, row tile) grid, block-major, with kernel Isa.
+template <class IsaT, class TC>
+void run_tiles(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff_t m, const Epilogue& ep,
+               MatrixView<TC> c, std::ptrdiff_t begin, std::ptrdiff_t end) {
+  using Kernel = cpu::GemmKernel<IsaT>;
+  constexpr int kRows = Kernel::kTileRows;
+  const std::ptrdiff_t row_tiles = (m + kRows - 1) / kRows, kp = w.k_padded();
+  const float inv_out = 1.0f / ep.output_scale;
+  alignas(64) float bias[cpu::kTileCols];
+  alignas(64) float y[cpu::kMaxTileRows * cpu::kTileCols];
+  std::ptrdiff_t bias_block = -1;
+  for (std::ptrdiff_t task = begin; task < end; ++task) {
+    const std::ptrdiff_t block = task / row_tiles, r0 = (task % row_tiles) * kRows;
+    const int rows = static_cast<int>(std::min<std::ptrdiff_t>(kRows, m - r0));
+    if (block != bias_block) {
+      for (int v = 0; v < kPanelsPerBlock; ++v)
+        for (int col = 0; col < kPanelCols; ++col) {
+          const std::ptrdiff_t row = w.weight_row(block * kPanelsPerBlock + v, col);
+          bias[v * kPanelCols + col] = (row >= 0 && !ep.bias.empty()) ? ep.bias[static_cast<std::size_t>(row)] : 0.0f;
+        }
+      bias_block = block;
+    }
+    cpu::TileArgs t;
+    t.a = pa.data.data() + r0 * kp;
+    t.lda = kp;
+    t.shift = pa.shift.data() + r0;
+    t.row_scale = pa.row_scale.data() + r0;
+    t.p0 = block * kPanelsPerBlock;
+    t.bias = bias;
+    Kernel::tile(w, t, rows, y);
+    cpu::finish_tile(y, rows, block, w, ep, inv_out, c.row_ptr(r0), c.ld(), c.cols());
+  }
+}
+
+template <class IsaT, class TC>
+void run_gemm(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff_t m, const Epilogue& ep,
+              MatrixView<TC> c, int threads) {
+  constexpr int kRows = cpu::GemmKernel<IsaT>::kTileRows;
+  const std::ptrdiff_t tasks = (w.panels() / kPanelsPerBlock) * ((m + kRows - 1) / kRows);
+  const std::int64_t ops = 2 * std::int64_t{m} * w.output_cols() * w.k();
+  const std::int64_t useful = std::max<std::int64_t>(1, ops / kMinOpsPerThread);
+  const int n = static_cast<int>(std::min<std::int64_t>({threads, useful, tasks}));
+  cpu::ThreadPool::instance().run(n, [&](int t) {
+    run_tiles<IsaT>(w, pa, m, ep, c, tasks * t / n, tasks * (t + 1) / n);
+  });
+}
+
+}  // namespace detail
+
+/// C = epilogue(A · Wᵀ): A[M][K] int8_t (symmetric, act.zero_point 0) or uint8_t (zero points in
+/// [0, 255]), act = per-tensor (static) or per-token scales; W packed by pack_weights; C[M][N] float, or
+/// int8_t requantized with ep.output_scale (N = F for a gate/up pair with Activation::kSwiGlu).
+/// Throws sasq::Error for shape / scale / zero-point mismatches, K > kMaxK, or an unsupported ISA.
+template <class TA, class TC>
+void gemm(MatrixView<const TA> a, const ActivationQuant& act, const PackedWeights& w, const Epilogue& ep,
+          MatrixView<TC> c, GemmOptions opt = {}) {
+  SASQ_REQUIRE(w.panels() > 0, "W is empty (not built by pack_weights)");
+  detail::require_gemm_problem(a, act, w.weight_rows(), w.k(), w.format(), ep, c);
+  SASQ_REQUIRE(opt.threads >= 0, "GemmOptions::threads must be >= 0, got ", opt.threads);
+  const Isa isa = cpu::resolve_isa(opt.isa);
+  if (a.rows() == 0) return;
+  static thread_local detail::PackedActivations pa;
+  detail::pack_activations(a, act, w.k_padded(), pa);
+  const int pool = cpu::ThreadPool::instance().max_threads();
+  const int threads = opt.threads == 0 ? pool : std::min(opt.threads, pool);
+  switch (isa) {
+#if SASQ_HAS_X86_KERNELS
+    case Isa::kAvx512Vnni: detail::run_gemm<isa::avx512_vnni>(w, pa, a.rows(), ep, c, threads); return;
+    case Isa::kAvx2: detail::run_gemm<isa::avx2>(w, pa, a.rows(), ep, c, threads); return;
+#endif
+    default: detail::run_gemm<isa::scalar>(w, pa, a.rows(), ep, c, threads); return;
+  }
+}
+
+/// Overload for mutable views.
+template <class TA, class TC>
+void gemm(MatrixView<TA> a, const ActivationQuant& act, const PackedWeights& w, const Epilogue& ep,
+          MatrixView<TC> c, GemmOptions opt = {}) {
+  gemm(MatrixView<const TA>(a), act, w, ep, c, opt);
+}
+
+}  // namespace sasq

@@ -1,0 +1,214 @@
+// gemm() against gemm_reference: bit-exact for the ISA selected by SASQ_ISA (ctest runs this binary once
+// per ISA), over s8/u8 activations x int8 / int4 per-channel / int4 per-group weights x epilogues, shapes
+// with tails, extreme values, K at the int32 bound, threads, and rejected arguments.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "sasq/gemm/gemm.hpp"
+#include "sasq/gemm/reference.hpp"
+
+namespace {
+
+using sasq::ActivationQuant;
+using sasq::Epilogue;
+using sasq::MatrixView;
+using sasq::WeightFormat;
+
+/// True when the ISA that SASQ_ISA selects runs here; otherwise reports the skip.
+bool isa_available() {
+  try {
+    const std::string msg = std::string("testing ISA ") + sasq::to_string(sasq::cpu::default_isa());
+    MESSAGE(msg);
+    return true;
+  } catch (const sasq::Error& e) {
+    const std::string msg = std::string("skipped: ") + e.what();
+    MESSAGE(msg);
+    return false;
+  }
+}
+
+struct Case {
+  std::ptrdiff_t m, n, k;
+  bool signed_act;
+  WeightFormat fmt;
+  int epilogue;  // 0: f32, 1: bias + SiLU f32, 2: bias + requantize int8, 3: SwiGLU pair f32, 4: SiLU + int8
+  bool per_token;
+  int fill = 0;  // 0 random, 1 activations and weights at their minimum, 2 at their maximum
+  int threads = 1;
+};
+
+template <class T>
+bool bits_equal(const std::vector<T>& x, const std::vector<T>& y) {
+  return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(T)) == 0;
+}
+
+template <class TA, class TC>
+void run_case(const Case& c, std::mt19937& rng) {
+  const std::ptrdiff_t w_rows = c.fmt.gate_up_pair ? 2 * c.n : c.n;
+  const int wlo = c.fmt.bits == 8 ? -128 : -8, whi = c.fmt.bits == 8 ? 127 : 7;
+  const int alo = std::is_same_v<TA, std::int8_t> ? -128 : 0, ahi = std::is_same_v<TA, std::int8_t> ? 127 : 255;
+  std::uniform_int_distribution<int> wd(wlo, whi), ad(alo, ahi), zd(0, 255);
+  std::uniform_real_distribution<float> sd(0.001f, 0.05f), bd(-2.0f, 2.0f);
+  auto pick = [&](std::uniform_int_distribution<int>& d, int lo, int hi) {
+    return c.fill == 1 ? lo : c.fill == 2 ? hi : d(rng);
+  };
+  const std::ptrdiff_t lda = c.k + 3;  // non-contiguous A exercises the leading dimension
+  std::vector<TA> a(static_cast<std::size_t>(c.m * lda));
+  for (auto& v : a) v = static_cast<TA>(pick(ad, alo, ahi));
+  std::vector<std::int8_t> w(static_cast<std::size_t>(w_rows * c.k));
+  for (auto& v : w) v = static_cast<std::int8_t>(pick(wd, wlo, whi));
+  const std::ptrdiff_t spr = sasq::detail::scales_per_row(c.fmt, c.k);
+  std::vector<float> ws(static_cast<std::size_t>(w_rows * spr)), bias(static_cast<std::size_t>(w_rows));
+  for (auto& v : ws) v = sd(rng);
+  for (auto& v : bias) v = bd(rng);
+  std::vector<float> row_scales(static_cast<std::size_t>(c.m));
+  for (auto& v : row_scales) v = sd(rng);
+  std::vector<std::int32_t> zps(static_cast<std::size_t>(c.m));
+  for (auto& v : zps) v = zd(rng);
+  ActivationQuant act = c.per_token ? ActivationQuant::per_token(row_scales) : ActivationQuant::per_tensor(0.02f);
+  if (std::is_same_v<TA, std::uint8_t>) {
+    if (c.per_token) act.row_zero_points = zps;
+    else act.zero_point = 77;
+  }
+  Epilogue ep;
+  if (c.epilogue == 1 || c.epilogue == 2) ep.bias = bias;
+  if (c.epilogue == 1 || c.epilogue == 4) ep.activation = sasq::Activation::kSilu;
+  if (c.epilogue == 3) ep.activation = sasq::Activation::kSwiGlu;
+  ep.output_scale = 0.05f;
+
+  MatrixView<const TA> av(a.data(), c.m, c.k, lda);
+  MatrixView<const std::int8_t> wv(w.data(), w_rows, c.k);
+  std::vector<TC> ref(static_cast<std::size_t>(c.m * c.n)), out(ref.size(), TC(99));
+  sasq::gemm_reference(av, act, wv, sasq::Span<const float>(ws), c.fmt, ep, MatrixView<TC>(ref.data(), c.m, c.n));
+  const sasq::PackedWeights pw = sasq::pack_weights(wv, ws, c.fmt);
+  sasq::gemm(av, act, pw, ep, MatrixView<TC>(out.data(), c.m, c.n), sasq::GemmOptions{c.threads});
+  INFO("M=", c.m, " N=", c.n, " K=", c.k, " s8 act=", c.signed_act, " bits=", c.fmt.bits, " group=",
+       c.fmt.group_size, " epilogue=", c.epilogue, " per_token=", c.per_token, " fill=", c.fill);
+  CHECK(bits_equal(ref, out));
+}
+
+void run(const Case& c, std::mt19937& rng) {
+  const bool int8_out = c.epilogue == 2 || c.epilogue == 4;
+  if (c.signed_act) {
+    int8_out ? run_case<std::int8_t, std::int8_t>(c, rng) : run_case<std::int8_t, float>(c, rng);
+  } else {
+    int8_out ? run_case<std::uint8_t, std::int8_t>(c, rng) : run_case<std::uint8_t, float>(c, rng);
+  }
+}
+
+const WeightFormat kFormats[] = {{8, 0, false}, {4, 0, false}, {4, 32, false}, {4, 128, false}, {8, 64, false}};
+
+}  // namespace
+
+TEST_CASE("gemm is bit-exact to the reference over shapes with tails") {
+  if (!isa_available()) return;
+  std::mt19937 rng(1234);
+  const std::ptrdiff_t sizes[] = {1, 3, 31, 64, 65, 172, 257};
+  int i = 0;
+  for (std::ptrdiff_t m : sizes)
+    for (std::ptrdiff_t n : sizes)
+      for (std::ptrdiff_t k : sizes) {
+        Case c{m, n, k, i % 2 == 0, kFormats[(i / 2) % 5], (i / 10) % 5, (i / 3) % 2 == 0};
+        if (c.epilogue == 3) c.fmt.gate_up_pair = true;
+        run(c, rng);
+        ++i;
+      }
+}
+
+TEST_CASE("every activation type x weight format x epilogue on one tail shape") {
+  if (!isa_available()) return;
+  std::mt19937 rng(99);
+  for (bool s : {true, false})
+    for (WeightFormat f : kFormats)
+      for (int e = 0; e < 5; ++e)
+        for (bool pt : {false, true}) {
+          Case c{7, 37, 200, s, f, e, pt};
+          if (e == 3) c.fmt.gate_up_pair = true;
+          run(c, rng);
+        }
+}
+
+TEST_CASE("extreme values: all minimum and all maximum activations and weights") {
+  if (!isa_available()) return;
+  std::mt19937 rng(5);
+  for (int fill : {1, 2})
+    for (bool s : {true, false})
+      for (WeightFormat f : {kFormats[0], kFormats[1], kFormats[2]}) run(Case{5, 19, 1000, s, f, 0, true, fill}, rng);
+}
+
+TEST_CASE("K at the int32 bound is exact, K above it is rejected") {
+  if (!isa_available()) return;
+  std::mt19937 rng(6);
+  // u8 255 with zero point 0 against -128: |Σ| = 32640 · kMaxK = 2147483520, the largest exact sum.
+  for (bool s : {true, false}) run(Case{2, 3, sasq::kMaxK, s, kFormats[0], 0, false, s ? 1 : 2}, rng);
+  std::vector<std::uint8_t> a(sasq::kMaxK, 255);
+  std::vector<std::int8_t> w(3 * sasq::kMaxK, -128);
+  std::vector<float> ws(3, 1.0f), out(3);
+  const auto pw = sasq::pack_weights(MatrixView<const std::int8_t>(w.data(), 3, sasq::kMaxK), ws, {8});
+  sasq::gemm(MatrixView<const std::uint8_t>(a.data(), 1, sasq::kMaxK), ActivationQuant::per_tensor(1.0f), pw,
+             Epilogue{}, MatrixView<float>(out.data(), 1, 3));
+  CHECK(out[0] == -2147483520.0f);
+  std::vector<std::int8_t> big(sasq::kMaxK + 1, 1);
+  std::vector<float> one(1, 1.0f);
+  try {
+    (void)sasq::pack_weights(MatrixView<const std::int8_t>(big.data(), 1, sasq::kMaxK + 1), one, {8});
+    FAIL("K above kMaxK was accepted");
+  } catch (const sasq::Error& e) {
+    CHECK(e.code() == sasq::ErrorCode::kOutOfRange);
+  }
+}
+
+TEST_CASE("threads split large problems without changing the result") {
+  if (!isa_available()) return;
+  std::mt19937 rng(7);
+  for (int t : {2, 3}) {
+    run(Case{70, 520, 1024, true, kFormats[0], 1, true, 0, t}, rng);
+    run(Case{1, 2048, 2048, false, kFormats[2], 2, false, 0, t}, rng);
+  }
+}
+
+TEST_CASE("bad arguments are rejected with sasq::Error") {
+  std::vector<std::int8_t> w(8 * 16, 1), a(2 * 16, 1);
+  std::vector<float> ws(8, 0.5f), c(2 * 8);
+  const auto pw = sasq::pack_weights(MatrixView<const std::int8_t>(w.data(), 8, 16), ws, {8});
+  MatrixView<const std::int8_t> av(a.data(), 2, 16);
+  MatrixView<float> cv(c.data(), 2, 8);
+  const auto s = ActivationQuant::per_tensor(0.1f);
+  CHECK_THROWS_AS(sasq::gemm(MatrixView<const std::int8_t>(a.data(), 2, 15), s, pw, Epilogue{}, cv), sasq::Error);
+  CHECK_THROWS_AS(sasq::gemm(av, s, pw, Epilogue{}, MatrixView<float>(c.data(), 2, 7)), sasq::Error);
+  CHECK_THROWS_AS(sasq::gemm(av, ActivationQuant::per_tensor(0.0f), pw, Epilogue{}, cv), sasq::Error);
+  CHECK_THROWS_AS(sasq::gemm(av, ActivationQuant::per_tensor(std::nanf("")), pw, Epilogue{}, cv), sasq::Error);
+  CHECK_THROWS_AS(sasq::gemm(av, ActivationQuant::per_tensor(0.1f, 3), pw, Epilogue{}, cv), sasq::Error);
+  std::vector<float> short_scales(1, 0.1f);
+  CHECK_THROWS_AS(sasq::gemm(av, ActivationQuant::per_token(short_scales), pw, Epilogue{}, cv), sasq::Error);
+  std::vector<std::uint8_t> au(2 * 16, 1);
+  CHECK_THROWS_AS(sasq::gemm(MatrixView<const std::uint8_t>(au.data(), 2, 16), ActivationQuant::per_tensor(0.1f, 256),
+                             pw, Epilogue{}, cv), sasq::Error);
+  Epilogue bad_bias;
+  bad_bias.bias = sasq::Span<const float>(ws.data(), 3);
+  CHECK_THROWS_AS(sasq::gemm(av, s, pw, bad_bias, cv), sasq::Error);
+  Epilogue swiglu;
+  swiglu.activation = sasq::Activation::kSwiGlu;
+  CHECK_THROWS_AS(sasq::gemm(av, s, pw, swiglu, cv), sasq::Error);
+  std::vector<std::int8_t> c8(2 * 8);
+  Epilogue zero_out;
+  zero_out.output_scale = 0.0f;
+  CHECK_THROWS_AS(sasq::gemm(av, s, pw, zero_out, MatrixView<std::int8_t>(c8.data(), 2, 8)), sasq::Error);
+  // Weight packing: int4 range, scale count, group size, non-finite scale.
+  std::vector<std::int8_t> w8(8 * 64, 8);
+  std::vector<float> ws2(16, 0.5f);
+  CHECK_THROWS_AS(sasq::pack_weights(MatrixView<const std::int8_t>(w8.data(), 8, 64), ws, {4}), sasq::Error);
+  CHECK_THROWS_AS(sasq::pack_weights(MatrixView<const std::int8_t>(w.data(), 8, 16), ws2, {8}), sasq::Error);
+  CHECK_THROWS_AS(sasq::pack_weights(MatrixView<const std::int8_t>(w.data(), 8, 16), ws, {8, 48}), sasq::Error);
+  std::vector<float> inf_scales(8, 0.5f);
+  inf_scales[3] = INFINITY;
+  CHECK_THROWS_AS(sasq::pack_weights(MatrixView<const std::int8_t>(w.data(), 8, 16), inf_scales, {8}), sasq::Error);
+  sasq::GemmOptions unknown;
+  unknown.threads = -1;
+  CHECK_THROWS_AS(sasq::gemm(av, s, pw, Epilogue{}, cv, unknown), sasq::Error);
+}
