@@ -18,6 +18,11 @@
 #if SASQ_HAS_X86_KERNELS
 #include <immintrin.h>
 
+// GCC 12's AVX-512 intrinsics read _mm512_undefined_*() and trip -Wuninitialized once inlined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #define SASQ_TARGET_AVX512_VNNI SASQ_TARGET("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 
 namespace sasq::cpu {
@@ -115,5 +120,7 @@ struct GemmKernel<isa::avx512_vnni> {
 };
 
 }  // namespace sasq::cpu
+
+#pragma GCC diagnostic pop
 
 #endif  // SASQ_HAS_X86_KERNELS
