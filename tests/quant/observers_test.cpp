@@ -308,3 +308,24 @@ TEST_CASE("observers reject bad batches and premature queries") {
   CHECK(c.param<GridS4>().scale == 1.0f);
   CHECK(d.param<GridS8>().scale == 1.0f);
 }
+
+TEST_CASE("per-channel observers on batches larger than the transpose tile, with ld > cols") {
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<float> u(-4.0f, 4.0f);
+  const std::ptrdiff_t rows = 70, cols = 45, ld = 50;
+  Batch x(static_cast<std::size_t>(rows * ld), 1e30f);  // padding must never be observed
+  for (std::ptrdiff_t r = 0; r < rows; ++r)
+    for (std::ptrdiff_t c = 0; c < cols; ++c) x[static_cast<std::size_t>(r * ld + c)] = u(rng) * static_cast<float>(c + 1);
+  PerChannelMinMaxObserver o;
+  o.observe(MatrixView<const float>(x.data(), rows, cols, ld));
+  const auto ranges = o.range();
+  for (std::ptrdiff_t c = 0; c < cols; ++c) {
+    float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+    for (std::ptrdiff_t r = 0; r < rows; ++r) {
+      lo = std::min(lo, x[static_cast<std::size_t>(r * ld + c)]);
+      hi = std::max(hi, x[static_cast<std::size_t>(r * ld + c)]);
+    }
+    CHECK(ranges[static_cast<std::size_t>(c)].min == lo);
+    CHECK(ranges[static_cast<std::size_t>(c)].max == hi);
+  }
+}

@@ -19,6 +19,8 @@ namespace sasq {
 /// One Observer per column (input channel) of [tokens][channels] batches: channel c's observer
 /// sees column c of every batch as one batch of its own. The channel count is fixed by the first
 /// batch. Each call copies the batch transposed into a scratch buffer (one batch, never more).
+/// Memory: one Observer per channel (a PercentileObserver / MseObserver holds `bins` 8-byte
+/// counters, so 4096 channels x 2048 bins = 64 MiB: pass a prototype with fewer bins).
 template <class Observer>
 class ChannelwiseObserver {
  public:
@@ -34,11 +36,22 @@ class ChannelwiseObserver {
                    " channels, earlier batches had ", channels_.size());
     }
     detail::require_finite(x, "ChannelwiseObserver::observe");
-    const std::ptrdiff_t rows = x.rows();
-    scratch_.resize(static_cast<std::size_t>(rows));
-    for (std::ptrdiff_t c = 0; c < x.cols(); ++c) {
-      for (std::ptrdiff_t r = 0; r < rows; ++r) scratch_[static_cast<std::size_t>(r)] = x(r, c);
-      channels_[static_cast<std::size_t>(c)].observe(Span<const float>(scratch_.data(), scratch_.size()));
+    // Transpose in kTile x kTile tiles so that both sides stay in cache, then feed each channel
+    // its contiguous column.
+    const std::ptrdiff_t rows = x.rows(), cols = x.cols();
+    scratch_.resize(static_cast<std::size_t>(rows * cols));
+    constexpr std::ptrdiff_t kTile = 32;
+    for (std::ptrdiff_t r0 = 0; r0 < rows; r0 += kTile) {
+      const std::ptrdiff_t r1 = r0 + kTile < rows ? r0 + kTile : rows;
+      for (std::ptrdiff_t c0 = 0; c0 < cols; c0 += kTile) {
+        const std::ptrdiff_t c1 = c0 + kTile < cols ? c0 + kTile : cols;
+        for (std::ptrdiff_t r = r0; r < r1; ++r)
+          for (std::ptrdiff_t c = c0; c < c1; ++c) scratch_[static_cast<std::size_t>(c * rows + r)] = x(r, c);
+      }
+    }
+    for (std::ptrdiff_t c = 0; c < cols; ++c) {
+      channels_[static_cast<std::size_t>(c)].observe(
+          Span<const float>(scratch_.data() + c * rows, static_cast<std::size_t>(rows)));
     }
   }
 
