@@ -13,7 +13,9 @@ enum class RoundMode {
   kHalfAwayFromZero,  ///< gemmlowp / std::round: 0.5 -> 1, -0.5 -> -1, 2.5 -> 3
 };
 
-/// Round half to even, independent of the floating-point environment's current mode.
+/// Round half to even. Requires the default floating-point environment (round-to-nearest, as
+/// every SIMD and CUDA path also assumes) and no -ffast-math / -fassociative-math, which would fold
+/// the 2^23 add/subtract below; docs/numerics.md lists these requirements.
 SASQ_HOST_DEVICE inline float round_half_even(float x) {
 #if defined(__CUDA_ARCH__)
   return rintf(x);  // device default rounding is to nearest even
