@@ -12,6 +12,7 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <vector>
@@ -54,32 +55,39 @@ void rope_backward(RowMatrix<T>& dy, int head_size) {
   rope_rotate(dy, head_size, true);
 }
 
-/// Attention backward for one sequence, given the stored probabilities: writes dq, dk, dv.
+/// Attention backward for one sequence, given the stored probabilities: writes dq, dk, dv
+/// (blocked over query rows like attention_forward).
 template <class T>
 void attention_backward(const RowMatrix<T>& q, const RowMatrix<T>& k, const RowMatrix<T>& v,
                         const std::vector<RowMatrix<T>>& probs, const RowMatrix<T>& dout,
                         const Shape& shape, RowMatrix<T>& dq, RowMatrix<T>& dk, RowMatrix<T>& dv) {
   const int hs = shape.head_size();
   const int group = shape.n_heads / shape.n_kv_heads;
+  const Eigen::Index n = q.rows();
   const T scale = T(1) / std::sqrt(static_cast<T>(hs));
   dq.setZero(q.rows(), q.cols());
   dk.setZero(k.rows(), k.cols());
   dv.setZero(v.rows(), v.cols());
-  RowMatrix<T> dp;
+  RowMatrix<T> ds;
   for (int h = 0; h < shape.n_heads; ++h) {
     const int kvh = h / group;
     const RowMatrix<T>& p = probs[static_cast<std::size_t>(h)];
-    const auto d_o = dout.middleCols(h * hs, hs);
-    dv.middleCols(kvh * hs, hs).noalias() += p.transpose() * d_o;
-    dp.noalias() = d_o * v.middleCols(kvh * hs, hs).transpose();
-    for (Eigen::Index t = 0; t < dp.rows(); ++t) {
-      T rs = T(0);
-      for (Eigen::Index u = 0; u <= t; ++u) rs += dp(t, u) * p(t, u);
-      for (Eigen::Index u = 0; u <= t; ++u) dp(t, u) = p(t, u) * (dp(t, u) - rs) * scale;
-      for (Eigen::Index u = t + 1; u < dp.cols(); ++u) dp(t, u) = T(0);
+    for (Eigen::Index r0 = 0; r0 < n; r0 += kAttentionBlock) {
+      const Eigen::Index len = std::min(kAttentionBlock, n - r0), r1 = r0 + len;
+      const auto pb = p.block(r0, 0, len, r1);
+      const auto d_o = dout.block(r0, h * hs, len, hs);
+      dv.block(0, kvh * hs, r1, hs).noalias() += pb.transpose() * d_o;
+      ds.noalias() = d_o * v.block(0, kvh * hs, r1, hs).transpose();
+      for (Eigen::Index i = 0; i < len; ++i) {
+        const Eigen::Index t = r0 + i;
+        T rs = T(0);
+        for (Eigen::Index u = 0; u <= t; ++u) rs += ds(i, u) * pb(i, u);
+        for (Eigen::Index u = 0; u <= t; ++u) ds(i, u) = pb(i, u) * (ds(i, u) - rs) * scale;
+        for (Eigen::Index u = t + 1; u < r1; ++u) ds(i, u) = T(0);
+      }
+      dq.block(r0, h * hs, len, hs).noalias() += ds * k.block(0, kvh * hs, r1, hs);
+      dk.block(0, kvh * hs, r1, hs).noalias() += ds.transpose() * q.block(r0, h * hs, len, hs);
     }
-    dq.middleCols(h * hs, hs).noalias() += dp * k.middleCols(kvh * hs, hs);
-    dk.middleCols(kvh * hs, hs).noalias() += dp.transpose() * q.middleCols(h * hs, hs);
   }
 }
 

@@ -149,23 +149,30 @@ void rmsnorm_forward(const RowMatrix<T>& x, const T* g, T eps, RowMatrix<T>& y, 
 /// index (llama2.c RoPE); `inverse` rotates by the negative angle (the transpose, used by backward).
 template <class T>
 void rope_rotate(RowMatrix<T>& x, int head_size, bool inverse) {
+  std::vector<T> c(static_cast<std::size_t>(head_size / 2)), s(c.size());
   for (Eigen::Index t = 0; t < x.rows(); ++t) {
-    for (Eigen::Index i = 0; i + 1 < x.cols(); i += 2) {
-      const T hd = static_cast<T>(i % head_size);
-      const T freq = T(1) / std::pow(T(10000), hd / static_cast<T>(head_size));
+    for (int j = 0; j < head_size / 2; ++j) {
+      const T freq = T(1) / std::pow(T(10000), static_cast<T>(2 * j) / static_cast<T>(head_size));
       const T val = static_cast<T>(t) * freq;
-      const T c = std::cos(val);
-      const T s = inverse ? -std::sin(val) : std::sin(val);
+      c[static_cast<std::size_t>(j)] = std::cos(val);
+      s[static_cast<std::size_t>(j)] = inverse ? -std::sin(val) : std::sin(val);
+    }
+    for (Eigen::Index i = 0; i + 1 < x.cols(); i += 2) {
+      const std::size_t j = static_cast<std::size_t>((i % head_size) / 2);
       const T v0 = x(t, i), v1 = x(t, i + 1);
-      x(t, i) = v0 * c - v1 * s;
-      x(t, i + 1) = v0 * s + v1 * c;
+      x(t, i) = v0 * c[j] - v1 * s[j];
+      x(t, i + 1) = v0 * s[j] + v1 * c[j];
     }
   }
 }
 
+/// Query rows per block of the causal attention: block [r0, r0 + B) only meets keys [0, r0 + B),
+/// which skips most of the masked upper triangle.
+inline constexpr Eigen::Index kAttentionBlock = 32;
+
 /// Causal grouped-query attention of one sequence: query head h uses KV head h / (n_heads /
 /// n_kv_heads); scores scaled by 1/sqrt(head_size); softmax with max subtraction. Stores the
-/// probabilities per head.
+/// probabilities per head ([t][t'], zero above the diagonal).
 template <class T>
 void attention_forward(const RowMatrix<T>& q, const RowMatrix<T>& k, const RowMatrix<T>& v,
                        const Shape& shape, RowMatrix<T>& out, std::vector<RowMatrix<T>>& probs) {
@@ -173,24 +180,31 @@ void attention_forward(const RowMatrix<T>& q, const RowMatrix<T>& k, const RowMa
   const int group = shape.n_heads / shape.n_kv_heads;
   const Eigen::Index n = q.rows();
   const T scale = T(1) / std::sqrt(static_cast<T>(hs));
-  out.setZero(n, q.cols());
+  out.resize(n, q.cols());
   probs.resize(static_cast<std::size_t>(shape.n_heads));
   for (int h = 0; h < shape.n_heads; ++h) {
     const int kvh = h / group;
     RowMatrix<T>& p = probs[static_cast<std::size_t>(h)];
-    p.noalias() = (q.middleCols(h * hs, hs) * k.middleCols(kvh * hs, hs).transpose()) * scale;
-    for (Eigen::Index t = 0; t < n; ++t) {
-      T mx = p(t, 0);
-      for (Eigen::Index u = 1; u <= t; ++u) mx = std::max(mx, p(t, u));
-      T sum = T(0);
-      for (Eigen::Index u = 0; u <= t; ++u) {
-        p(t, u) = std::exp(p(t, u) - mx);
-        sum += p(t, u);
+    p.setZero(n, n);
+    for (Eigen::Index r0 = 0; r0 < n; r0 += kAttentionBlock) {
+      const Eigen::Index len = std::min(kAttentionBlock, n - r0), r1 = r0 + len;
+      auto pb = p.block(r0, 0, len, r1);
+      pb.noalias() = (q.block(r0, h * hs, len, hs) * k.block(0, kvh * hs, r1, hs).transpose()) * scale;
+      for (Eigen::Index i = 0; i < len; ++i) {
+        const Eigen::Index t = r0 + i;
+        T mx = pb(i, 0);
+        for (Eigen::Index u = 1; u <= t; ++u) mx = std::max(mx, pb(i, u));
+        T sum = T(0);
+        for (Eigen::Index u = 0; u <= t; ++u) {
+          pb(i, u) = std::exp(pb(i, u) - mx);
+          sum += pb(i, u);
+        }
+        const T inv = T(1) / sum;
+        for (Eigen::Index u = 0; u <= t; ++u) pb(i, u) *= inv;
+        for (Eigen::Index u = t + 1; u < r1; ++u) pb(i, u) = T(0);
       }
-      for (Eigen::Index u = 0; u <= t; ++u) p(t, u) /= sum;
-      for (Eigen::Index u = t + 1; u < n; ++u) p(t, u) = T(0);
+      out.block(r0, h * hs, len, hs).noalias() = pb * v.block(0, kvh * hs, r1, hs);
     }
-    out.middleCols(h * hs, hs).noalias() = p * v.middleCols(kvh * hs, hs);
   }
 }
 

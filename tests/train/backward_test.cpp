@@ -107,6 +107,40 @@ TEST_CASE("causal GQA attention backward matches finite differences") {
   for (Eigen::Index i = 0; i < v.size(); ++i) check_close(dv.data()[i], central_difference(v.data()[i], loss), "dv");
 }
 
+TEST_CASE("blocked causal attention: long sequences match an unblocked reference and finite differences") {
+  std::mt19937 rng(13);
+  g::Shape sh{16, 0, 1, 4, 2, 0};
+  const Eigen::Index n = 2 * g::kAttentionBlock + 7;
+  Mat q = random_matrix(n, 16, rng), k = random_matrix(n, 8, rng), v = random_matrix(n, 8, rng);
+  Mat dout = random_matrix(n, 16, rng);
+  Mat out;
+  std::vector<Mat> p;
+  g::attention_forward(q, k, v, sh, out, p);
+  for (int h = 0; h < 4; ++h) {  // reference: full scores, masked softmax
+    Mat s = q.middleCols(h * 4, 4) * k.middleCols((h / 2) * 4, 4).transpose() / 2.0;
+    for (Eigen::Index t = 0; t < n; ++t) {
+      const double mx = s.row(t).head(t + 1).maxCoeff();
+      Eigen::RowVectorXd e = (s.row(t).head(t + 1).array() - mx).exp();
+      e /= e.sum();
+      CHECK((p[static_cast<std::size_t>(h)].row(t).head(t + 1) - e).cwiseAbs().maxCoeff() < 1e-14);
+      if (t + 1 < n) CHECK(p[static_cast<std::size_t>(h)].row(t).tail(n - t - 1).cwiseAbs().maxCoeff() == 0.0);
+    }
+    const Mat ref = p[static_cast<std::size_t>(h)] * v.middleCols((h / 2) * 4, 4);
+    CHECK((out.middleCols(h * 4, 4) - ref).cwiseAbs().maxCoeff() < 1e-13);
+  }
+  auto loss = [&] {
+    Mat o;
+    std::vector<Mat> pp;
+    g::attention_forward(q, k, v, sh, o, pp);
+    return dot(o, dout);
+  };
+  Mat dq, dk, dv;
+  g::attention_backward(q, k, v, p, dout, sh, dq, dk, dv);
+  for (Eigen::Index i = 0; i < q.size(); i += 37) check_close(dq.data()[i], central_difference(q.data()[i], loss), "dq");
+  for (Eigen::Index i = 0; i < k.size(); i += 23) check_close(dk.data()[i], central_difference(k.data()[i], loss), "dk");
+  for (Eigen::Index i = 0; i < v.size(); i += 23) check_close(dv.data()[i], central_difference(v.data()[i], loss), "dv");
+}
+
 TEST_CASE("swiglu backward matches finite differences") {
   std::mt19937 rng(4);
   Mat a = random_matrix(3, 5, rng, 2.0), b = random_matrix(3, 5, rng), dh = random_matrix(3, 5, rng);
