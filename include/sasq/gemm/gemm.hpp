@@ -44,8 +44,10 @@ inline constexpr std::int64_t kMinOpsPerThread = std::int64_t{1} << 23;
 
 namespace detail {
 
-/// The packed-A buffer (uint8, K padded, s8 stored + 128) with per-row shifts and scales.
+/// The packed-A buffer (uint8, K zero-padded, s8 stored + 128) with per-row shifts and scales. Rows are
+/// lda = round_up(Kp, 64) + 64 bytes apart so that the rows of a tile do not alias in the L1 sets.
 struct PackedActivations {
+  std::ptrdiff_t lda = 0;
   AlignedBuffer<std::uint8_t> data;
   AlignedBuffer<std::int32_t> shift;
   AlignedBuffer<float> row_scale;
@@ -53,8 +55,9 @@ struct PackedActivations {
 
 template <class TA>
 void pack_activations(MatrixView<const TA> a, const ActivationQuant& act, std::ptrdiff_t kp, PackedActivations& out) {
-  const std::ptrdiff_t m = a.rows(), k = a.cols();
-  const std::size_t need = static_cast<std::size_t>((m + cpu::kMaxTileRows) * kp);
+  const std::ptrdiff_t m = a.rows(), k = a.cols(), lda = (kp + 63) / 64 * 64 + 64;
+  out.lda = lda;
+  const std::size_t need = static_cast<std::size_t>(m * lda);
   if (out.data.size() < need) out.data = AlignedBuffer<std::uint8_t>(need);
   if (out.shift.size() < static_cast<std::size_t>(m)) {
     out.shift = AlignedBuffer<std::int32_t>(static_cast<std::size_t>(m));
@@ -62,7 +65,7 @@ void pack_activations(MatrixView<const TA> a, const ActivationQuant& act, std::p
   }
   constexpr bool kSigned = std::is_same_v<TA, std::int8_t>;
   for (std::ptrdiff_t r = 0; r < m; ++r) {
-    std::uint8_t* dst = out.data.data() + r * kp;
+    std::uint8_t* dst = out.data.data() + r * lda;
     const TA* src = a.row_ptr(r);
     for (std::ptrdiff_t j = 0; j < k; ++j)
       dst[j] = kSigned ? static_cast<std::uint8_t>(static_cast<std::uint8_t>(src[j]) ^ 0x80u) : static_cast<std::uint8_t>(src[j]);
@@ -78,7 +81,7 @@ void run_tiles(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff
                MatrixView<TC> c, std::ptrdiff_t begin, std::ptrdiff_t end) {
   using Kernel = cpu::GemmKernel<IsaT>;
   constexpr int kRows = Kernel::kTileRows;
-  const std::ptrdiff_t row_tiles = (m + kRows - 1) / kRows, kp = w.k_padded();
+  const std::ptrdiff_t row_tiles = (m + kRows - 1) / kRows;
   const float inv_out = 1.0f / ep.output_scale;
   alignas(64) float bias[cpu::kTileCols];
   alignas(64) float y[cpu::kMaxTileRows * cpu::kTileCols];
@@ -95,8 +98,8 @@ void run_tiles(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff
       bias_block = block;
     }
     cpu::TileArgs t;
-    t.a = pa.data.data() + r0 * kp;
-    t.lda = kp;
+    t.a = pa.data.data() + r0 * pa.lda;
+    t.lda = pa.lda;
     t.shift = pa.shift.data() + r0;
     t.row_scale = pa.row_scale.data() + r0;
     t.p0 = block * kPanelsPerBlock;

@@ -1,10 +1,12 @@
 // Weights W[N][K] (int8, or signed int4 held in int8) packed once for the integer GEMM kernels.
-// Layout: panels of kPanelCols = 16 output columns; within a panel, K in octets of 8 (K padded with
-// zero weights to Kp, a multiple of 8); per octet o and column c, k = 8o + j:
-//   int8: 128 bytes; byte (j / 4) * 64 + 4c + (j % 4)       = w[c][k]   (two VNNI quads of 64 bytes)
-//   int4:  64 bytes; byte 4c + (j % 4), low nibble for j < 4 = w[c][k]   (one zmm; high nibble j >= 4)
-// Panel count is a multiple of kPanelsPerBlock (extra panels hold zeros). Per panel and group g:
-// 16 weight scales and 16 column sums Σ_{k in g} w[c][k] (for the u8 zero-point / s8 +128 shift).
+// Layout: panels of kPanelCols = 16 output columns, grouped in blocks of kPanelsPerBlock = 4 panels
+// (64 columns, the micro-kernel width); K in octets of 8 (padded with zero weights to Kp, a multiple
+// of 8). Block b is one contiguous stream, octet after octet; for octet o, panel v of the block, column
+// c and k = 8o + j:
+//   int8: 512 bytes per octet; byte (j / 4) * 256 + 64 v + 4c + (j % 4)     = w[c][k]  (VNNI quads)
+//   int4: 256 bytes per octet; byte 64 v + 4c + (j % 4), low nibble if j < 4 = w[c][k]  (high: j >= 4)
+// Per panel and group g: 16 weight scales and 16 column sums Σ_{k in g} w[c][k] (for the u8 zero point
+// and the s8 +128 shift). Extra panels that pad the count to a block hold zeros.
 #pragma once
 
 #include <cmath>
@@ -54,9 +56,12 @@ class PackedWeights {
   std::ptrdiff_t group_size() const { return group_size_; }
   std::ptrdiff_t groups() const { return groups_; }
   std::ptrdiff_t panels() const { return panels_; }
-  std::ptrdiff_t panel_bytes() const { return k_padded_ * kPanelCols * format_.bits / 8; }
+  /// Bytes of one K octet of one block (all kPanelsPerBlock panels).
+  std::ptrdiff_t octet_bytes() const { return kPanelsPerBlock * kPanelCols * format_.bits; }
+  std::ptrdiff_t block_bytes() const { return k_padded_ / kKStep * octet_bytes(); }
 
-  const std::uint8_t* panel(std::ptrdiff_t p) const { return data_.data() + p * panel_bytes(); }
+  /// Start of panel block b (panels [4b, 4b + 4)).
+  const std::uint8_t* block(std::ptrdiff_t b) const { return data_.data() + b * block_bytes(); }
   /// kPanelCols weight scales of panel p, group g.
   const float* scales(std::ptrdiff_t p, std::ptrdiff_t g) const {
     return scales_.data() + (p * groups_ + g) * kPanelCols;
@@ -74,13 +79,17 @@ class PackedWeights {
     const std::ptrdiff_t f = (p / 2) * kPanelCols + c, half = weight_rows_ / 2;
     return f < half ? f + (p % 2) * half : -1;
   }
+  /// Byte offset of the weight of panel p, column c at k in the packed data (int4: which byte holds it).
+  std::ptrdiff_t byte_offset(std::ptrdiff_t p, int c, std::ptrdiff_t k) const {
+    const int j = static_cast<int>(k % kKStep), v = static_cast<int>(p % kPanelsPerBlock);
+    const std::ptrdiff_t base = (p / kPanelsPerBlock) * block_bytes() + (k / kKStep) * octet_bytes();
+    return base + (format_.bits == 8 ? (j / 4) * 256 : 0) + 64 * v + 4 * c + j % 4;
+  }
   /// Weight of panel p, column c at k (k < k_padded()), decoded from the packed layout.
   int weight(std::ptrdiff_t p, int c, std::ptrdiff_t k) const {
-    const std::uint8_t* oct = panel(p) + (k / kKStep) * (format_.bits * kPanelCols);
-    const int j = static_cast<int>(k % kKStep);
-    if (format_.bits == 8) return static_cast<std::int8_t>(oct[(j / 4) * 64 + 4 * c + j % 4]);
-    const std::uint8_t b = oct[4 * c + j % 4];
-    const int nib = j < 4 ? (b & 0xF) : (b >> 4);
+    const std::uint8_t b = data_[static_cast<std::size_t>(byte_offset(p, c, k))];
+    if (format_.bits == 8) return static_cast<std::int8_t>(b);
+    const int nib = k % kKStep < 4 ? (b & 0xF) : (b >> 4);
     return nib - ((nib & 0x8) << 1);
   }
 
@@ -146,12 +155,10 @@ inline PackedWeights pack_weights(MatrixView<const std::int8_t> w, Span<const fl
   const std::ptrdiff_t col_panels = (out_cols + kPanelCols - 1) / kPanelCols;
   const std::ptrdiff_t per_block = format.gate_up_pair ? kPanelsPerBlock / 2 : kPanelsPerBlock;
   pw.panels_ = (col_panels + per_block - 1) / per_block * kPanelsPerBlock;
-  pw.data_ = AlignedBuffer<std::uint8_t>(static_cast<std::size_t>(pw.panels_ * pw.panel_bytes()));
+  pw.data_ = AlignedBuffer<std::uint8_t>(static_cast<std::size_t>(pw.panels_ / kPanelsPerBlock * pw.block_bytes()));
   pw.scales_ = AlignedBuffer<float>(static_cast<std::size_t>(pw.panels_ * spr * kPanelCols));
   pw.col_sums_ = AlignedBuffer<std::int32_t>(static_cast<std::size_t>(pw.panels_ * spr * kPanelCols));
-  const std::ptrdiff_t oct_bytes = format.bits * kPanelCols;
   for (std::ptrdiff_t p = 0; p < pw.panels_; ++p) {
-    std::uint8_t* base = pw.data_.data() + p * pw.panel_bytes();
     for (int c = 0; c < kPanelCols; ++c) {
       const std::ptrdiff_t row = pw.weight_row(p, c);
       if (row < 0) continue;
@@ -162,13 +169,11 @@ inline PackedWeights pack_weights(MatrixView<const std::int8_t> w, Span<const fl
           fail(ErrorCode::kInvalidArgument, "pack_weights: W(", row, ", ", kk, ") = ", v,
                " is outside the int", format.bits, " range [", lo, ", ", hi, "]");
         pw.col_sums_[(p * spr + kk / pw.group_size_) * kPanelCols + c] += v;
-        std::uint8_t* oct = base + (kk / kKStep) * oct_bytes;
-        const int j = static_cast<int>(kk % kKStep);
+        std::uint8_t& byte = pw.data_[static_cast<std::size_t>(pw.byte_offset(p, c, kk))];
         if (format.bits == 8) {
-          oct[(j / 4) * 64 + 4 * c + j % 4] = static_cast<std::uint8_t>(v);
+          byte = static_cast<std::uint8_t>(v);
         } else {
-          const int nib = v & 0xF;
-          oct[4 * c + j % 4] = static_cast<std::uint8_t>(oct[4 * c + j % 4] | (j < 4 ? nib : nib << 4));
+          byte = static_cast<std::uint8_t>(byte | (kk % kKStep < 4 ? (v & 0xF) : (v & 0xF) << 4));
         }
       }
     }

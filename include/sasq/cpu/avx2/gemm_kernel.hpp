@@ -58,7 +58,8 @@ struct GemmKernel<isa::avx2> {
   SASQ_TARGET_AVX2 static void kernel(const PackedWeights& w, const TileArgs& t, int r0, int v, float* y) {
     const std::ptrdiff_t groups = w.groups(), octs = w.k_padded() / kKStep, group_octs = w.group_size() / kKStep;
     const std::ptrdiff_t p = t.p0 + v;
-    const std::uint8_t* wp = w.panel(p);
+    const std::uint8_t* wp = w.block(t.p0 / kPanelsPerBlock) + v * 64;
+    const std::ptrdiff_t ob = w.octet_bytes();
     const __m128i lut = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1);
     const __m128i low4 = _mm_set1_epi8(0x0F);
     __m256 facc[R][2];
@@ -69,12 +70,12 @@ struct GemmKernel<isa::avx2> {
         for (int i = 0; i < 4; ++i) acc[r][i] = _mm256_setzero_si256();
       const std::ptrdiff_t o_end = (g + 1) * group_octs < octs ? (g + 1) * group_octs : octs;
       for (std::ptrdiff_t o = g * group_octs; o < o_end; ++o) {
-        const std::uint8_t* wo = wp + o * (Bits * kPanelCols);
+        const std::uint8_t* wo = wp + o * ob;
         for (int q = 0; q < 2; ++q) {
           __m256i b[4];
           for (int i = 0; i < 4; ++i) {
             if constexpr (Bits == 8) {
-              b[i] = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(wo + q * 64 + 16 * i)));
+              b[i] = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(wo + q * 256 + 16 * i)));
             } else {
               const __m128i x = _mm_load_si128(reinterpret_cast<const __m128i*>(wo + 16 * i));
               const __m128i nib = q == 0 ? _mm_and_si128(x, low4) : _mm_and_si128(_mm_srli_epi16(x, 4), low4);

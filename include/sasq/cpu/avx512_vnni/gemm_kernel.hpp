@@ -2,8 +2,9 @@
 // Per K octet and quad q: load the 4 panels' 64-byte weight vectors (int4: one zmm of nibbles, the low
 // nibbles are quad 0 and the high nibbles quad 1, sign-extended with a vpshufb table), broadcast 4
 // activation bytes per row, vpdpbusd (u8 x s8 -> int32, no intermediate saturation). After each
-// weight group: subtract shift[r] · colsum (the +128 s8 shift or the u8 zero point), convert, and fmadd
-// with the group's weight scales; finally fmadd with the row scale and the bias (epilogue.hpp order).
+// weight group (accumulators start at -shift[r] · colsum: the +128 s8 shift or the u8 zero point),
+// convert and fmadd with the group's weight scales; finally fmadd with the row scale and the bias
+// (epilogue.hpp order).
 // Decode (M <= 6) is the same kernel with R = M: each weight byte is read once per call.
 #pragma once
 
@@ -24,6 +25,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #define SASQ_TARGET_AVX512_VNNI SASQ_TARGET("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
+// Register tiles must be fully unrolled or GCC keeps the accumulator arrays in memory.
+#define SASQ_UNROLL _Pragma("GCC unroll 8")
 
 namespace sasq::cpu {
 
@@ -61,60 +64,83 @@ struct GemmKernel<isa::avx512_vnni> {
     return _mm512_set1_epi32(v);
   }
 
+  /// The register tile: acc[r][v] += Σ over n octets of a[r] · w[v] (vpdpbusd). acc lives in memory
+  /// between calls; a separate, non-inlined function keeps GCC's allocator from spilling inside the loop.
+  template <int R, int Bits>
+  SASQ_TARGET_AVX512_VNNI __attribute__((noinline)) static void dot_octets(const std::uint8_t* wo, std::ptrdiff_t ob,
+                                                                         const std::uint8_t* ao, std::ptrdiff_t lda,
+                                                                         std::ptrdiff_t n, __m512i* acc_mem) {
+    constexpr int V = kPanelsPerBlock;
+    // int4 nibble -> int8 (two's complement) in every 128-bit lane.
+    const __m512i lut = _mm512_set4_epi32(-0x00010204, -0x04050608, 0x07060504, 0x03020100);
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    __m512i acc[R][V];
+    SASQ_UNROLL
+    for (int r = 0; r < R; ++r)
+      SASQ_UNROLL
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_load_si512(acc_mem + r * V + v);
+    for (std::ptrdiff_t o = 0; o < n; ++o, wo += ob, ao += kKStep) {
+      SASQ_UNROLL
+      for (int q = 0; q < 2; ++q) {
+        __m512i b[V];
+        SASQ_UNROLL
+        for (int v = 0; v < V; ++v) {
+          if constexpr (Bits == 8) {
+            b[v] = _mm512_load_si512(wo + q * 256 + v * 64);
+          } else {
+            const __m512i x = _mm512_load_si512(wo + v * 64);
+            const __m512i nib = q == 0 ? _mm512_and_si512(x, low4) : _mm512_and_si512(_mm512_srli_epi16(x, 4), low4);
+            b[v] = _mm512_shuffle_epi8(lut, nib);
+          }
+        }
+        SASQ_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const __m512i a = broadcast4(ao + r * lda + q * 4);
+          SASQ_UNROLL
+          for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], a, b[v]);
+        }
+      }
+    }
+    SASQ_UNROLL
+    for (int r = 0; r < R; ++r)
+      SASQ_UNROLL
+      for (int v = 0; v < V; ++v) _mm512_store_si512(acc_mem + r * V + v, acc[r][v]);
+  }
+
   template <int R, int Bits>
   SASQ_TARGET_AVX512_VNNI static void kernel(const PackedWeights& w, const TileArgs& t, float* y) {
     constexpr int V = kPanelsPerBlock;
     constexpr __mmask16 kAll = 0xFFFF;  // masked forms avoid GCC 12's _mm512_undefined warnings
-    const std::ptrdiff_t pb = w.panel_bytes(), groups = w.groups(), octs = w.k_padded() / kKStep;
-    const std::ptrdiff_t group_octs = w.group_size() / kKStep;
-    const std::uint8_t* wp = w.panel(t.p0);
-    // int4 nibble -> int8 (two's complement) in every 128-bit lane.
-    const __m512i lut = _mm512_set4_epi32(-0x00010204, -0x04050608, 0x07060504, 0x03020100);
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
-    __m512 facc[R][V];
-    for (int r = 0; r < R; ++r)
-      for (int v = 0; v < V; ++v) facc[r][v] = _mm512_setzero_ps();
+    const std::ptrdiff_t groups = w.groups(), octs = w.k_padded() / kKStep, group_octs = w.group_size() / kKStep;
+    const std::ptrdiff_t ob = w.octet_bytes();
+    const std::uint8_t* wb = w.block(t.p0 / kPanelsPerBlock);
+    __m512i acc[R * V];
+    // y holds the float accumulator across groups.
+    for (int i = 0; i < R * kTileCols; i += 16) _mm512_store_ps(y + i, _mm512_setzero_ps());
     for (std::ptrdiff_t g = 0; g < groups; ++g) {
-      __m512i acc[R][V];
-      for (int r = 0; r < R; ++r)
-        for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_si512();
-      const std::ptrdiff_t o_end = (g + 1) * group_octs < octs ? (g + 1) * group_octs : octs;
-      for (std::ptrdiff_t o = g * group_octs; o < o_end; ++o) {
-        constexpr std::ptrdiff_t kOctBytes = Bits * kPanelCols;
-        const std::uint8_t* wo = wp + o * kOctBytes;
-        const std::uint8_t* ao = t.a + o * kKStep;
-        for (int q = 0; q < 2; ++q) {
-          __m512i b[V];
-          for (int v = 0; v < V; ++v) {
-            if constexpr (Bits == 8) {
-              b[v] = _mm512_load_si512(wo + v * pb + q * 64);
-            } else {
-              const __m512i x = _mm512_load_si512(wo + v * pb);
-              const __m512i nib = q == 0 ? _mm512_and_si512(x, low4) : _mm512_and_si512(_mm512_srli_epi16(x, 4), low4);
-              b[v] = _mm512_shuffle_epi8(lut, nib);
-            }
-          }
-          for (int r = 0; r < R; ++r) {
-            const __m512i a = broadcast4(ao + r * t.lda + q * 4);
-            for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], a, b[v]);
-          }
-        }
-      }
-      // Zero-point / shift correction and per-group weight scale (Dequantize::apply_group).
+      // Start from -shift[r] · colsum: the +128 s8 shift or the u8 zero point, corrected up front.
       for (int v = 0; v < V; ++v) {
         const __m512i cs = _mm512_load_si512(w.col_sums(t.p0 + v, g));
+        for (int r = 0; r < R; ++r) acc[r * V + v] = _mm512_mullo_epi32(_mm512_set1_epi32(-t.shift[r]), cs);
+      }
+      const std::ptrdiff_t o0 = g * group_octs, o_end = o0 + group_octs < octs ? o0 + group_octs : octs;
+      dot_octets<R, Bits>(wb + o0 * ob, ob, t.a + o0 * kKStep, t.lda, o_end - o0, acc);
+      // The group's weight scale (Dequantize::apply_group).
+      for (int v = 0; v < V; ++v) {
         const __m512 sc = _mm512_load_ps(w.scales(t.p0 + v, g));
         for (int r = 0; r < R; ++r) {
-          const __m512i exact = _mm512_sub_epi32(acc[r][v], _mm512_mullo_epi32(_mm512_set1_epi32(t.shift[r]), cs));
-          facc[r][v] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAll, exact), sc, facc[r][v]);
+          float* yv = y + r * kTileCols + v * kPanelCols;
+          _mm512_store_ps(yv, _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAll, acc[r * V + v]), sc, _mm512_load_ps(yv)));
         }
       }
     }
     // Row scale and bias (Dequantize::apply_row).
     for (int r = 0; r < R; ++r) {
       const __m512 rs = _mm512_set1_ps(t.row_scale[r]);
-      for (int v = 0; v < V; ++v)
-        _mm512_store_ps(y + r * kTileCols + v * kPanelCols, _mm512_fmadd_ps(facc[r][v], rs, _mm512_load_ps(t.bias + v * kPanelCols)));
+      for (int v = 0; v < V; ++v) {
+        float* yv = y + r * kTileCols + v * kPanelCols;
+        _mm512_store_ps(yv, _mm512_fmadd_ps(_mm512_load_ps(yv), rs, _mm512_load_ps(t.bias + v * kPanelCols)));
+      }
     }
   }
 };
