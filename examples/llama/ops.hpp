@@ -6,6 +6,7 @@
 // Every function mirrors run.c's arithmetic (float32, same formulas) so perplexities match it.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <vector>
@@ -140,21 +141,28 @@ inline void causal_attention(const Matrix& q, const Matrix& k, const Matrix& v, 
                "k/v are ", k.rows(), "x", k.cols(), " and ", v.rows(), "x", v.cols(),
                ", need at least ", P, " rows of kv_dim ", c.kv_dim());
   out.resize(T, q.cols());
-  if (probs) probs->assign(static_cast<std::size_t>(c.n_heads), Matrix());
+  if (probs) probs->assign(static_cast<std::size_t>(c.n_heads), Matrix::Zero(T, P));
   const float sqrt_hs = std::sqrt(static_cast<float>(hs));
-  Matrix s(T, P);
+  // Query rows in blocks of kBlock: block [t0, t1) only needs keys [0, start_pos + t1), so the
+  // work above the causal diagonal is at most one block wide.
+  constexpr Eigen::Index kBlock = 32;
+  Matrix s;
   for (int h = 0; h < c.n_heads; ++h) {
     const int kvh = h / c.kv_mul();
-    s.noalias() = q.middleCols(h * hs, hs) * k.block(0, kvh * hs, P, hs).transpose();
-    for (Eigen::Index t = 0; t < T; ++t) {
-      const Eigen::Index n = start_pos + t + 1;
-      auto row = s.row(t);
-      row.head(n) /= sqrt_hs;
-      softmax(row.data(), static_cast<int>(n));
-      row.tail(P - n).setZero();
+    for (Eigen::Index t0 = 0; t0 < T; t0 += kBlock) {
+      const Eigen::Index nb = std::min(kBlock, T - t0), keys = start_pos + t0 + nb;
+      s.resize(nb, keys);
+      s.noalias() = q.block(t0, h * hs, nb, hs) * k.block(0, kvh * hs, keys, hs).transpose();
+      for (Eigen::Index r = 0; r < nb; ++r) {
+        const Eigen::Index n = start_pos + t0 + r + 1;
+        auto row = s.row(r);
+        row.head(n) /= sqrt_hs;
+        softmax(row.data(), static_cast<int>(n));
+        row.tail(keys - n).setZero();
+      }
+      out.block(t0, h * hs, nb, hs).noalias() = s * v.block(0, kvh * hs, keys, hs);
+      if (probs) (*probs)[static_cast<std::size_t>(h)].block(t0, 0, nb, keys) = s;
     }
-    out.middleCols(h * hs, hs).noalias() = s * v.block(0, kvh * hs, P, hs);
-    if (probs) (*probs)[static_cast<std::size_t>(h)] = s;
   }
 }
 
