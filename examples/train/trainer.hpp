@@ -48,8 +48,11 @@ struct QuantConfig {
   /// Quantized sites in every layer (linear-input sites only: the KV-cache sites are not trained).
   std::vector<llama::Site> sites = {llama::Site::kAttnIn, llama::Site::kOprojIn, llama::Site::kFfnIn,
                                     llama::Site::kDownIn};
-  int qmax() const { return (1 << (bits - 1)) - 1; }
-  int qmin() const { return -qmax(); }  ///< restricted symmetric grid, as llama/quantized.hpp
+  /// The activation grid of llama::FakeQuantExec (llama::with_act_grid), so that trained scales
+  /// mean the same thing at evaluation.
+  int qmax() const { return llama::with_act_grid(bits, [](auto g) { return decltype(g)::kQmax; }); }
+  int qmin() const { return llama::with_act_grid(bits, [](auto g) { return decltype(g)::kQmin; }); }
+  bool full_range() const { return qmin() == -qmax() - 1; }
 };
 
 /// Progress reported to TrainOptions::on_progress after every step.
@@ -179,7 +182,7 @@ std::vector<std::vector<float>> calibrate_channels(const llama::Weights& w, cons
       static_cast<std::size_t>(w.config.n_layers * llama::kNumLinearSites), ChannelwiseObserver<Obs>(proto))};
   for (const auto& s : seqs) llama::forward(w, rope, Span<const int>(s).subspan(0, s.size() - 1), 0, nullptr, exec);
   std::vector<std::vector<float>> out(exec.observers.size());
-  llama::with_grid(bits, [&](auto grid) {
+  llama::with_act_grid(bits, [&](auto grid) {
     using G = decltype(grid);
     for (std::size_t i = 0; i < out.size(); ++i)
       for (std::size_t c = 0; c < exec.observers[i].channels(); ++c)
@@ -229,7 +232,7 @@ inline ScalesFile calibrate_scales(const llama::Weights& w, const QuantConfig& q
   SASQ_REQUIRE(!sequences.empty(), "no calibration sequences");
   SASQ_REQUIRE(!q.sites.empty(), "no quantizer sites configured");
   const int n_layers = w.config.n_layers;
-  ScalesFile f{model_fingerprint, n_layers, q.bits, false, q.granularity, {}};
+  ScalesFile f{model_fingerprint, n_layers, q.bits, q.full_range(), q.granularity, {}};
   for (int l = 0; l < n_layers; ++l) {
     for (std::size_t i = 0; i < q.sites.size(); ++i) {
       const llama::Site s = q.sites[i];
