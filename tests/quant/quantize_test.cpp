@@ -1,9 +1,12 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "sasq/core/int4.hpp"
@@ -132,7 +135,8 @@ TEST_CASE("saturation at qmin and qmax") {
 
 TEST_CASE("compute_params and quantize match a naive loop for every granularity") {
   std::mt19937 rng(3);
-  for (auto [rows, cols] : {std::pair<int, int>{1, 1}, {3, 7}, {5, 33}, {4, 32}, {2, 31}}) {
+  for (const auto& shape : {std::pair<int, int>{1, 1}, {3, 7}, {5, 33}, {4, 32}, {2, 31}}) {
+    const int rows = shape.first, cols = shape.second;  // not a structured binding: lambdas capture it
     const Strided x = random_matrix(rows, cols, rng);
     const auto xv = x.cview();
     auto naive = [&](auto grid_tag, int r0, int r1, int c0, int c1) {
