@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <utility>
@@ -210,7 +211,8 @@ inline void require_no_partial_overlap(MatrixView<const float> in, MatrixView<co
   if (in.empty()) return;
   const float* in_end = in.row_ptr(in.rows() - 1) + in.cols();
   const float* out_end = out.row_ptr(out.rows() - 1) + out.cols();
-  const bool disjoint = in_end <= out.data() || out_end <= in.data();
+  const std::less_equal<const float*> le;  // a total order even for unrelated arrays
+  const bool disjoint = le(in_end, out.data()) || le(out_end, in.data());
   const bool same = in.data() == out.data() && in.ld() == out.ld();
   if (!disjoint && !same) {
     fail(ErrorCode::kInvalidArgument, where,
