@@ -77,14 +77,16 @@ inline float lsq_grad_scale(std::size_t n, int qmax) {
 }
 
 /// LSQ+ (Bhalgat et al. 2020, arXiv 2004.09576): learned scale s and offset beta,
-/// x^ = s * clamp(rne((x - beta) * (1/s)), qmin, qmax) + beta
-///    = fake_quantize_value<GridT>(x - beta, QuantParam::make(s)) + beta.
+/// q = quantize_value<GridT>(x - beta, QuantParam::make(s)) = clamp(rne((x - beta) * (1/s)), qmin, qmax),
+/// x^ = fmaf(s, q, beta): one explicit fused multiply-add, so compiler contraction (nvcc fuses
+/// s * q + beta by default) cannot make host and device disagree.
 /// With v = (x - beta) * (1/s): v < qmin: {0, qmin, 1}; v > qmax: {0, qmax, 1};
 /// otherwise {1, rne(v) - v, 0}.
 template <class GridT>
 struct LsqPlus {
   SASQ_HOST_DEVICE static float forward(float x, float s, float beta) {
-    return fake_quantize_value<GridT>(x - beta, QuantParam::make(s, 0)) + beta;
+    const int q = quantize_value<GridT>(x - beta, QuantParam::make(s, 0));
+    return fmaf(s, static_cast<float>(q), beta);
   }
   SASQ_HOST_DEVICE static Grad2 backward(float x, float s, float beta) {
     const float v = (x - beta) * (1.0f / s);
