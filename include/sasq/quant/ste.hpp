@@ -35,16 +35,18 @@ struct Ste {
 };
 
 /// Fake quantization with a fixed parameter p (any grid, any zero point): forward =
-/// fake_quantize_value<GridT>(x, p); backward dx = 1 where qmin <= x/s + z <= qmax (i.e. x in
-/// [(qmin - z) s, (qmax - z) s], bounds included), else 0. The parameter is not learned: dparam = 0.
+/// fake_quantize_value<GridT>(x, p); backward dx = 1 where qmin - z <= x * inv_scale <= qmax - z
+/// (x in [(qmin - z) s, (qmax - z) s], bounds included), else 0. The parameter is not learned: dparam = 0.
 template <class GridT>
 struct ClippedSte {
   SASQ_HOST_DEVICE static float forward(float x, QuantParam p) {
     return fake_quantize_value<GridT>(x, p);
   }
   SASQ_HOST_DEVICE static Grad backward(float x, QuantParam p) {
-    const float v = x * p.inv_scale + static_cast<float>(p.zero_point);
-    const bool inside = v >= static_cast<float>(GridT::kQmin) && v <= static_cast<float>(GridT::kQmax);
+    // Compared like quantize_value's clamp (v against qmin - z, qmax - z; no add to fuse).
+    const float v = x * p.inv_scale;
+    const bool inside = v >= static_cast<float>(GridT::kQmin - p.zero_point) &&
+                        v <= static_cast<float>(GridT::kQmax - p.zero_point);
     return {inside ? 1.0f : 0.0f, 0.0f};
   }
 };
