@@ -3,6 +3,7 @@
 // Skips with a message when no CUDA device is present.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
