@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "sasq/gemm/epilogue.hpp"
 #include "sasq/gemm/packed_weights.hpp"
@@ -37,6 +39,12 @@ void finish_tile(const float* y, int rows, std::ptrdiff_t block, const PackedWei
   const int block_cols = pair ? kTileCols / 2 : kTileCols;
   const std::ptrdiff_t col0 = block * block_cols;
   const int ncols = static_cast<int>(out_cols - col0 < block_cols ? out_cols - col0 : block_cols);
+  if constexpr (std::is_same_v<TC, float>) {
+    if (!pair && ep.activation == Activation::kNone) {  // f32 store only: a row copy
+      for (int r = 0; r < rows; ++r) std::memcpy(c + r * ldc + col0, y + r * kTileCols, sizeof(float) * static_cast<std::size_t>(ncols));
+      return;
+    }
+  }
   for (int r = 0; r < rows; ++r) {
     const float* yr = y + r * kTileCols;
     TC* cr = c + r * ldc + col0;
