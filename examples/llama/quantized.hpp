@@ -197,7 +197,8 @@ class FakeQuantExec {
   void on_site(int layer, Site s, Matrix& x) {
     if (!cfg_.quantizes(s)) return;
     const bool keep = static_cast<int>(s) < kNumLinearSites && weights_ && !weights_->matrices.empty();
-    Saved& sv = saved_[static_cast<std::size_t>(s)];
+    Saved scratch;
+    Saved& sv = keep ? saved_[static_cast<std::size_t>(s)] : scratch;
     if (keep) sv.q.resize(x.rows(), x.cols());
     with_act_grid(cfg_.bits, [&](auto grid) {
       using G = decltype(grid);

@@ -1,0 +1,133 @@
+// The minimal LLaMA on the real stories260K checkpoint, tok512.bin, the 32k tokenizer and the
+// TinyStories text in SASQ_DATA_DIR: known token ids, round trips, the llama2.c greedy sample,
+// perplexity against the scalar run.c oracle, and fake-quant vs integer agreement.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "llama/checkpoint.hpp"
+#include "llama/integer.hpp"
+#include "llama/perplexity.hpp"
+#include "llama/quantized.hpp"
+#include "llama/tokenizer.hpp"
+#include "reference_forward.hpp"
+
+using namespace sasq::llama;
+
+namespace {
+
+const std::string kData = SASQ_DATA_DIR;
+const std::string kModel = kData + "/stories260K/stories260K.bin";
+const std::string kTok = kData + "/stories260K/tok512.bin";
+const std::string kTok32k = kData + "/llama2-tokenizer/tokenizer.bin";
+const std::string kStories = kData + "/tinystories/tinystories_valid_first1000.txt";
+
+bool have(std::initializer_list<std::string> files) {
+  for (const auto& f : files)
+    if (!std::ifstream(f).good()) {
+      MESSAGE("skipped: ", f, " is absent (SASQ_DATA_DIR = ", kData, ")");
+      return false;
+    }
+  return true;
+}
+
+std::string slurp(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST_CASE("stories260K loads with the documented header") {
+  if (!have({kModel})) return;
+  const Weights w = load_checkpoint(kModel);
+  CHECK(w.format_version == 0);
+  CHECK(w.config.dim == 64);
+  CHECK(w.config.hidden_dim == 172);
+  CHECK(w.config.n_layers == 5);
+  CHECK(w.config.n_heads == 8);
+  CHECK(w.config.n_kv_heads == 4);
+  CHECK(w.config.vocab_size == 512);
+  CHECK(w.config.seq_len == 512);
+  CHECK(w.config.shared_classifier);
+}
+
+TEST_CASE("tok512: known ids and exact round trips of TinyStories text") {
+  if (!have({kTok, kStories})) return;
+  const Tokenizer tok = Tokenizer::load(kTok, 512);
+  CHECK(tok.encode("Once upon a time", true) == std::vector<int>{1, 403, 407, 261, 378});
+  CHECK(tok.find(" ") == 410);
+  const auto stories = split_stories(slurp(kStories));
+  REQUIRE(stories.size() == 1000);
+  CHECK(stories[0].rfind("Spot. Spot saw the shiny car", 0) == 0);
+  for (std::size_t i = 0; i < 30; ++i) {
+    std::vector<int> ids = tok.encode(stories[i], true);
+    ids.erase(ids.begin());
+    CHECK(tok.decode(ids, kBosToken) == stories[i]);
+  }
+}
+
+TEST_CASE("32k LLaMA tokenizer: loads, known ids, round trip with UTF-8 and byte fallback") {
+  if (!have({kTok32k})) return;
+  const Tokenizer tok = Tokenizer::load(kTok32k);
+  CHECK(tok.vocab_size() == 32000);
+  CHECK(tok.max_token_length() == 27);
+  CHECK(tok.encode("Hello world", true) == std::vector<int>{1, 15043, 3186});
+  const std::string text = "Once upon a time, caf\xC3\xA9 \xE2\x82\xAC 42 \xF0\x9F\x98\x80 \x01 tabs\tand\nnewlines";
+  std::vector<int> ids = tok.encode(text, true);
+  ids.erase(ids.begin());
+  CHECK(tok.decode(ids, kBosToken) == text);
+}
+
+TEST_CASE("greedy generation reproduces llama2.c run.c -t 0") {
+  if (!have({kModel, kTok})) return;
+  const Weights w = load_checkpoint(kModel);
+  const Tokenizer tok = Tokenizer::load(kTok, 512);
+  const RopeTable rope = make_rope_table(w.config.seq_len, w.config.head_size());
+  const std::vector<int> prompt = tok.encode("Once upon a time", true);
+  Fp32Exec exec;
+  const std::string text = tok.decode(generate_greedy(w, rope, prompt, 256, exec), prompt[0]);
+  const std::string expected =
+      "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she "
+      "saw a big, red ball. She wanted to play with it, but it was too high.";
+  CHECK(text.substr(0, expected.size()) == expected);
+}
+
+TEST_CASE("batched perplexity equals the scalar run.c oracle; fake-quant equals integer") {
+  if (!have({kModel, kTok, kStories})) return;
+  const Weights w = load_checkpoint(kModel);
+  const Tokenizer tok = Tokenizer::load(kTok, 512);
+  const RopeTable rope = make_rope_table(w.config.seq_len, w.config.head_size());
+  const auto stories = split_stories(slurp(kStories));
+  const auto eval = story_sequences(tok, stories, 1, 4, w.config.seq_len);
+  const PplResult r = evaluate_ppl(w, rope, eval, 2, [] { return Fp32Exec{}; });
+  double ref = 0.0;
+  long n = 0;
+  for (const auto& s : eval) {
+    test::ReferenceModel m(w);
+    ref += m.nll(s);
+    n += static_cast<long>(s.size()) - 1;
+  }
+  CHECK(r.tokens == n);
+  CHECK(r.nll_sum == doctest::Approx(ref).epsilon(1e-5));
+
+  const auto calib = story_sequences(tok, stories, 501, 506, w.config.seq_len);
+  WeightQuantConfig wc;
+  wc.bits = 8;
+  const QuantizedModel qm = quantize_weights(w, wc);
+  const PackedModel pm = pack_model(qm);
+  ActQuantConfig ac;
+  ac.bits = 8;
+  ac.mode = ActMode::kStatic;
+  const SiteParams sp = calibrate(qm.model, rope, calib, ObserverKind::kMinMax, 8);
+  const PplResult fake = evaluate_ppl(qm.model, rope, eval, 2, [&] { return FakeQuantExec(ac, &sp, &qm); });
+  const PplResult integer = evaluate_ppl(qm.model, rope, eval, 2, [&] { return IntegerExec(pm, ac, &sp); });
+  CHECK(fake.nll_sum == integer.nll_sum);
+  CHECK(fake.ppl() > r.ppl());
+  CHECK(fake.ppl() < 1.1 * r.ppl());
+}
