@@ -91,3 +91,22 @@ TEST_CASE("unpack_int4x4 sign-extends every nibble of every 16-bit pattern") {
   }
   CHECK(nv::unpack_int4x4(0x8F70u) == 0xF8FF0700u);
 }
+
+TEST_CASE("tensor-core GEMM tiles replayed on the host compute A · Wᵀ (ldmatrix / mma.sync emulated)") {
+  struct Case {
+    bool large;
+    int bits;
+    bool gate_up;
+    int m, rows, k;
+  };
+  for (const Case c : {Case{true, 8, false, 130, 136, 80}, Case{true, 4, false, 129, 130, 96},
+                       Case{false, 8, false, 70, 72, 208}, Case{false, 4, false, 17, 66, 64},
+                       Case{false, 8, true, 33, 2 * 40, 48}, Case{false, 4, true, 64, 2 * 70, 128},
+                       Case{true, 8, true, 131, 2 * 72, 16}}) {
+    CAPTURE(c.large);
+    CAPTURE(c.bits);
+    CAPTURE(c.gate_up);
+    CAPTURE(c.m);
+    CHECK(nv::replay_tile_gemm(c.large, c.bits, c.gate_up, c.m, c.rows, c.k, 17u) == 0);
+  }
+}

@@ -14,6 +14,7 @@
 #include "sasq/core/status.hpp"
 #include "sasq/cuda/common.cuh"
 #include "sasq/cuda/int4_unpack.cuh"
+#include "sasq/cuda/tile_layout.cuh"
 #include "sasq/gemm/epilogue.hpp"
 #include "sasq/gemm/packed_weights.hpp"
 
@@ -146,10 +147,6 @@ __device__ __forceinline__ void mma_s8_16832(std::int32_t (&d)[4], const std::ui
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-/// Byte offset of 16-byte chunk `ch` of row `row` in a 64-byte-row tile, XOR-swizzled so that the
-/// 8 rows read by one ldmatrix phase hit 8 distinct 16-byte bank groups.
-__device__ __forceinline__ int swizzle64(int row, int ch) { return row * 64 + ((ch ^ ((row >> 1) & 3)) << 4); }
-
 /// Tensor-core GEMM. Layout per stage: A tile BM x 64 bytes and, for int8 W, B tile BN x 64 bytes
 /// (both swizzle64); for int4 W, B tile BN x 32 bytes (packed, unswizzled). Smem row i of B is
 /// output column n0 + i, or for a gate/up pair column n0 + (i / kWarpN) * (kWarpN / 2) + i % (kWarpN / 2)
@@ -171,24 +168,15 @@ __global__ void __launch_bounds__(Cfg::kThreads) gemm_tc_kernel(GemmArgs p) {
   const std::ptrdiff_t m0 = static_cast<std::ptrdiff_t>(blockIdx.y) * kBM;
   const std::ptrdiff_t n0 = static_cast<std::ptrdiff_t>(blockIdx.x) * (p.gate_up ? kBN / 2 : kBN);
 
-  // Output column and weight row of B smem row i.
-  auto b_column = [&](int i, bool& up) -> std::ptrdiff_t {
-    if (!p.gate_up) {
-      up = false;
-      return n0 + i;
-    }
-    constexpr int kHalf = Cfg::kWarpN / 2;
-    const int within = i % Cfg::kWarpN;
-    up = within >= kHalf;
-    return n0 + (i / Cfg::kWarpN) * kHalf + within % kHalf;
-  };
+  // Output column of B smem row i (and whether it reads the up rows of a gate/up pair).
+  auto b_column = [&](int i, bool& up) { return tile::b_column(n0, i, p.gate_up, Cfg::kWarpN, up); };
 
   auto load_stage = [&](int stage, std::ptrdiff_t k0) {
     for (int c = tid; c < kBM * (kBK / 16); c += Cfg::kThreads) {
       const int row = c / (kBK / 16), ch = c % (kBK / 16);
       const std::ptrdiff_t gm = m0 + row, gk = k0 + ch * 16;
       const bool ok = gm < p.m && gk < p.k;
-      cp_async_16(smem_a[stage] + swizzle64(row, ch), ok ? p.a + gm * p.lda + gk : p.a, ok ? 16 : 0);
+      cp_async_16(smem_a[stage] + tile::swizzle64(row, ch), ok ? p.a + gm * p.lda + gk : p.a, ok ? 16 : 0);
     }
     for (int c = tid; c < kBN * (kBRow / 16); c += Cfg::kThreads) {
       const int row = c / (kBRow / 16), ch = c % (kBRow / 16);
@@ -198,7 +186,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) gemm_tc_kernel(GemmArgs p) {
       const std::ptrdiff_t k_bytes = kWBits == 8 ? p.k : p.k / 2;
       const bool ok = col < p.n && gk_bytes < k_bytes;
       const std::uint8_t* src = ok ? p.w + weight_row(p, col, up) * p.ldw + gk_bytes : p.w;
-      void* dst = kWBits == 8 ? static_cast<void*>(smem_b[stage] + swizzle64(row, ch))
+      void* dst = kWBits == 8 ? static_cast<void*>(smem_b[stage] + tile::swizzle64(row, ch))
                               : static_cast<void*>(smem_b[stage] + row * kBRow + ch * 16);
       cp_async_16(dst, src, ok ? 16 : 0);
     }
@@ -213,7 +201,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) gemm_tc_kernel(GemmArgs p) {
       for (int nt = 0; nt < kNT; ++nt) {
         for (int h = 0; h < 2; ++h) {
           bool up = false;
-          const std::ptrdiff_t col = b_column(wn * Cfg::kWarpN + nt * 8 + (lane & 3) * 2 + h, up);
+          const std::ptrdiff_t col = b_column(wn * Cfg::kWarpN + nt * 8 + tile::acc_col(lane, h), up);
           const float ws = col < p.n ? p.w_scales[weight_row(p, col, up) * p.groups + g] : 0.0f;
           for (int mt = 0; mt < kMT; ++mt) {
             for (int half = 0; half < 2; ++half) {
@@ -248,16 +236,16 @@ __global__ void __launch_bounds__(Cfg::kThreads) gemm_tc_kernel(GemmArgs p) {
       std::uint32_t af[kMT][4];
 #pragma unroll
       for (int mt = 0; mt < kMT; ++mt) {
-        const int row = wm * Cfg::kWarpM + mt * 16 + (lane & 15);
-        ldmatrix_x4(af[mt], smem_a[stage] + swizzle64(row, ks * 2 + (lane >> 4)));
+        const int row = wm * Cfg::kWarpM + mt * 16 + tile::a_ldsm_row(lane);
+        ldmatrix_x4(af[mt], smem_a[stage] + tile::swizzle64(row, tile::a_ldsm_chunk(ks, lane)));
       }
       std::uint32_t bf[kNT][2];
       if constexpr (kWBits == 8) {
 #pragma unroll
         for (int np = 0; np < kNT / 2; ++np) {
-          const int row = wn * Cfg::kWarpN + np * 16 + (lane & 7) + ((lane >> 4) << 3);
+          const int row = wn * Cfg::kWarpN + np * 16 + tile::b_ldsm_row(lane);
           std::uint32_t r[4];
-          ldmatrix_x4(r, smem_b[stage] + swizzle64(row, ks * 2 + ((lane >> 3) & 1)));
+          ldmatrix_x4(r, smem_b[stage] + tile::swizzle64(row, tile::b_ldsm_chunk(ks, lane)));
           bf[2 * np][0] = r[0];
           bf[2 * np][1] = r[1];
           bf[2 * np + 1][0] = r[2];
@@ -266,8 +254,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) gemm_tc_kernel(GemmArgs p) {
       } else {
 #pragma unroll
         for (int nt = 0; nt < kNT; ++nt) {
-          const int row = wn * Cfg::kWarpN + nt * 8 + (lane >> 2);
-          const std::uint8_t* src = smem_b[stage] + row * kBRow + ks * 16 + (lane & 3) * 2;
+          const int row = wn * Cfg::kWarpN + nt * 8 + tile::b4_row(lane);
+          const std::uint8_t* src = smem_b[stage] + row * kBRow + tile::b4_byte(ks, lane);
           bf[nt][0] = unpack_int4x4(*reinterpret_cast<const std::uint16_t*>(src));
           bf[nt][1] = unpack_int4x4(*reinterpret_cast<const std::uint16_t*>(src + 8));
         }
@@ -284,8 +272,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) gemm_tc_kernel(GemmArgs p) {
     __syncthreads();  // the next iteration's cp.async overwrites this stage
   }
 
-  // Accumulator (mt, nt, e): row wm*kWarpM + mt*16 + lane/4 + 8*(e/2), smem-B row
-  // wn*kWarpN + nt*8 + (lane%4)*2 + e%2.
+  // Accumulator (mt, nt, e): row wm*kWarpM + mt*16 + acc_row, smem-B row wn*kWarpN + nt*8 + acc_col.
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
@@ -293,9 +280,9 @@ __global__ void __launch_bounds__(Cfg::kThreads) gemm_tc_kernel(GemmArgs p) {
       if (p.gate_up && nt >= kNT / 2) continue;  // up accumulators are read with their gate
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const std::ptrdiff_t m = m0 + wm * Cfg::kWarpM + mt * 16 + (lane >> 2) + 8 * (e >> 1);
+        const std::ptrdiff_t m = m0 + wm * Cfg::kWarpM + mt * 16 + tile::acc_row(lane, e);
         bool up = false;
-        const std::ptrdiff_t j = b_column(wn * Cfg::kWarpN + nt * 8 + (lane & 3) * 2 + (e & 1), up);
+        const std::ptrdiff_t j = b_column(wn * Cfg::kWarpN + nt * 8 + tile::acc_col(lane, e), up);
         if (m >= p.m || j >= p.n) continue;
         if constexpr (kOut == GemmOutput::kS32) {
           static_cast<std::int32_t*>(p.c)[m * p.ldc + j] = acc[mt][nt][e];
