@@ -17,3 +17,21 @@
 #include "sasq/quant/rounding.hpp"
 #include "sasq/quant/scheme.hpp"
 #include "sasq/quant/ste.hpp"
+#include "sasq/quant/truncation.hpp"
+
+#include "sasq/transform/hadamard.hpp"
+#include "sasq/transform/llama_block.hpp"
+#include "sasq/transform/orthogonal.hpp"
+#include "sasq/transform/rotation.hpp"
+#include "sasq/transform/smoothing.hpp"
+#include "sasq/transform/smoothrot.hpp"
+
+#include "sasq/metrics/difficulty.hpp"
+#include "sasq/metrics/layer_error.hpp"
+#include "sasq/metrics/report.hpp"
+
+#include "sasq/gemm/epilogue.hpp"
+#include "sasq/gemm/gemm.hpp"
+#include "sasq/gemm/packed_weights.hpp"
+#include "sasq/gemm/quantize_activations.hpp"
+#include "sasq/gemm/reference.hpp"

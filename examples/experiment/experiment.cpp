@@ -1,0 +1,387 @@
+// sasq-experiment: the comparison table of sasq's main job. On stories260K (and its stress variant)
+// it evaluates FP32 and, per bit width, dynamic per-token, calibration-only static scales, SmoothQuant,
+// rotation, SmoothRot and SASQ-trained static scales, on TinyStories and WikiText-2, and writes
+// results.md, results.csv and results_sites.csv into the output folder. docs/results.md explains it.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "experiment/variants.hpp"
+#include "llama/checkpoint.hpp"
+#include "llama/integer.hpp"
+#include "llama/model.hpp"
+#include "llama/perplexity.hpp"
+#include "llama/quantized.hpp"
+#include "llama/tokenizer.hpp"
+#include "train/scales_file.hpp"
+#include "train/trainer.hpp"
+
+namespace {
+
+using namespace sasq;
+using namespace sasq::experiment;
+using llama::ActMode;
+using llama::ActQuantConfig;
+using llama::ObserverKind;
+using Seqs = std::vector<std::vector<int>>;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// ---- options -----------------------------------------------------------------------------------
+
+struct Options {
+  std::string data = "../shared/data";
+  std::string out = "results";
+  bool quick = false;
+  int threads = 2;
+  int wiki_windows = 64;      ///< WikiText-2 test windows of 512 tokens scored (0 = all)
+  int eval_stories = 500;     ///< TinyStories stories 1..N evaluated
+  int calib_sequences = 128;  ///< calibration stories (from 501..950)
+  int int_stories = 32;       ///< stories timed on the true-integer path
+  int train_steps = 120;
+  bool stress = true;
+};
+
+[[noreturn]] void usage(int code) {
+  std::fprintf(code ? stderr : stdout,
+               "usage: sasq-experiment [--data DIR] [--out DIR] [--quick] [--threads N] [--wiki-windows N]\n"
+               "                       [--eval-stories N] [--calib N] [--steps N] [--no-stress]\n"
+               "Runs the SASQ comparison on stories260K; writes OUT/results.{md,csv} and OUT/results_sites.csv.\n"
+               "--quick: stories 1-100, 8 WikiText windows, W8A8 and W4A4, plain model, 40 training steps.\n");
+  std::exit(code);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  auto need = [&](int& i) -> std::string {
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "%s needs a value\n", argv[i]);
+      usage(2);
+    }
+    return argv[++i];
+  };
+  auto to_int = [](const std::string& flag, const std::string& v) {
+    try {
+      std::size_t n = 0;
+      const int x = std::stoi(v, &n);
+      if (n == v.size() && x >= 0) return x;
+    } catch (const std::exception&) {
+    }
+    std::fprintf(stderr, "%s: '%s' is not a non-negative integer\n", flag.c_str(), v.c_str());
+    usage(2);
+  };
+  bool quick_seen = false;
+  std::map<std::string, std::string> set;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") usage(0);
+    if (a == "--quick") quick_seen = true;
+    else if (a == "--no-stress") set[a] = "1";
+    else if (a == "--data" || a == "--out" || a == "--threads" || a == "--wiki-windows" || a == "--eval-stories" ||
+             a == "--calib" || a == "--steps")
+      set[a] = need(i);
+    else {
+      std::fprintf(stderr, "unknown option '%s'\n", a.c_str());
+      usage(2);
+    }
+  }
+  if (quick_seen) {
+    o.quick = true;
+    o.eval_stories = 100;
+    o.wiki_windows = 8;
+    o.calib_sequences = 64;
+    o.int_stories = 16;
+    o.train_steps = 40;
+    o.stress = false;
+  }
+  for (const auto& [k, v] : set) {
+    if (k == "--data") o.data = v;
+    else if (k == "--out") o.out = v;
+    else if (k == "--no-stress") o.stress = false;
+    else if (k == "--threads") o.threads = std::max(1, to_int(k, v));
+    else if (k == "--wiki-windows") o.wiki_windows = to_int(k, v);
+    else if (k == "--eval-stories") o.eval_stories = std::min(500, std::max(1, to_int(k, v)));
+    else if (k == "--calib") o.calib_sequences = std::min(450, std::max(1, to_int(k, v)));
+    else if (k == "--steps") o.train_steps = to_int(k, v);
+  }
+  return o;
+}
+
+std::string slurp(const std::string& path) {
+  const std::vector<unsigned char> b = llama::read_file_bytes(path);
+  return std::string(b.begin(), b.end());
+}
+
+// ---- the grid of methods -----------------------------------------------------------------------
+
+struct BitConfig {
+  const char* name;
+  int wbits, wgroup, abits;
+};
+
+const std::vector<BitConfig> kBitConfigs = {
+    {"W8A8", 8, 0, 8}, {"W4A8", 4, 0, 8}, {"W4A8-g32", 4, 32, 8}, {"W8A4", 8, 0, 4}, {"W4A4", 4, 0, 4}};
+
+enum class Act { kDynamic, kStatic, kSasq };
+
+struct Method {
+  const char* name;
+  Transform transform;
+  Act act;
+  ObserverKind observer;  ///< static calibration (and SASQ initialisation: mean-abs-max)
+};
+
+const std::vector<Method> kMethods = {
+    {"dynamic per-token", Transform::kNone, Act::kDynamic, ObserverKind::kMinMax},
+    {"static min-max", Transform::kNone, Act::kStatic, ObserverKind::kMinMax},
+    {"static mean-abs-max", Transform::kNone, Act::kStatic, ObserverKind::kMeanAbsMax},
+    {"static percentile", Transform::kNone, Act::kStatic, ObserverKind::kPercentile},
+    {"static MSE-clip", Transform::kNone, Act::kStatic, ObserverKind::kMse},
+    {"SmoothQuant + static", Transform::kSmoothQuant, Act::kStatic, ObserverKind::kMeanAbsMax},
+    {"rotation + static", Transform::kRotation, Act::kStatic, ObserverKind::kMeanAbsMax},
+    {"rotation + dynamic", Transform::kRotation, Act::kDynamic, ObserverKind::kMinMax},
+    {"SmoothRot + static", Transform::kSmoothRot, Act::kStatic, ObserverKind::kMeanAbsMax},
+    {"SASQ static", Transform::kNone, Act::kSasq, ObserverKind::kMeanAbsMax},
+    {"SASQ + rotation static", Transform::kRotation, Act::kSasq, ObserverKind::kMeanAbsMax},
+};
+
+// ---- results -----------------------------------------------------------------------------------
+
+struct Row {
+  std::string variant, method, bits;
+  int wbits = 0, wgroup = 0, abits = 0;
+  bool is_static = false;
+  double ppl_ts = 0, ppl_wiki = 0;
+  double int_tokens_per_s = std::nan("");  ///< true-integer path (static rows)
+  double int_ppl_rel_diff = std::nan("");  ///< |ppl_int - ppl_fake| / ppl_fake on the timed stories
+  double train_s = std::nan("");
+};
+
+struct Texts {
+  Seqs ts_eval, ts_calib, ts_train, ts_heldout, wiki_eval, int_eval;
+};
+
+class Runner {
+ public:
+  Runner(const Options& o, const llama::Weights& base, const Texts& t)
+      : o_(o), rope_(llama::make_rope_table(base.config.seq_len, base.config.head_size())), t_(t) {}
+
+  /// Perplexity of `seqs` under an execution policy built per thread by make_exec.
+  template <class MakeExec>
+  double ppl(const llama::Weights& w, const Seqs& seqs, MakeExec make_exec) const {
+    return llama::evaluate_ppl(w, rope_, seqs, o_.threads, make_exec).ppl();
+  }
+
+  void run_variant(const std::string& variant, const llama::Weights& w, std::vector<Row>& rows,
+                   std::vector<train::TrainResult>& trainings, std::vector<std::string>& training_names) {
+    // FP32 reference.
+    {
+      Row r{variant, "FP32", "FP32"};
+      r.ppl_ts = ppl(w, t_.ts_eval, [] { return llama::Fp32Exec{}; });
+      r.ppl_wiki = ppl(w, t_.wiki_eval, [] { return llama::Fp32Exec{}; });
+      report(r);
+      rows.push_back(r);
+    }
+    std::map<Transform, TransformedModel> transformed;
+    for (const Method& m : kMethods)
+      if (!transformed.count(m.transform))
+        transformed.emplace(m.transform, apply_transform(w, m.transform, rope_, t_.ts_calib));
+
+    const auto bit_configs = o_.quick ? std::vector<BitConfig>{kBitConfigs[0], kBitConfigs[4]} : kBitConfigs;
+    for (const BitConfig& b : bit_configs) {
+      std::map<Transform, llama::QuantizedModel> qms;
+      std::map<Transform, llama::PackedModel> packed;
+      for (auto& [t, tm] : transformed) {
+        qms.emplace(t, llama::quantize_weights(tm.weights, {b.wbits, b.wgroup, false, false}));
+        packed.emplace(t, llama::pack_model(qms.at(t)));
+      }
+      for (const Method& m : kMethods) {
+        const TransformedModel& tm = transformed.at(m.transform);
+        const llama::QuantizedModel& qm = qms.at(m.transform);
+        Row r{variant, m.name, b.name, b.wbits, b.wgroup, b.abits, m.act != Act::kDynamic};
+        ActQuantConfig ac{b.abits, m.act == Act::kDynamic ? ActMode::kDynamicPerToken : ActMode::kStatic, false};
+        llama::SiteParams params;
+        if (m.act == Act::kStatic) {
+          params = calibrate(qm.model, tm, m.observer, b.abits);
+        } else if (m.act == Act::kSasq) {
+          const auto t0 = Clock::now();
+          train::TrainResult tr = train(qm.model, tm, b.abits, variant + " " + b.name + " " + m.name);
+          r.train_s = seconds_since(t0);
+          params = train::to_site_params(tr.scales);
+          trainings.push_back(std::move(tr));
+          training_names.push_back(variant + " / " + b.name + " / " + m.name);
+        }
+        const llama::SiteParams* sp = ac.mode == ActMode::kStatic ? &params : nullptr;
+        auto fake = [&] { return with_online_rotation(llama::FakeQuantExec(ac, sp, &qm), tm.down); };
+        r.ppl_ts = ppl(qm.model, t_.ts_eval, fake);
+        r.ppl_wiki = ppl(qm.model, t_.wiki_eval, fake);
+        if (r.is_static) {
+          // True-integer path (sasq::gemm) on the first stories: speed, and agreement with fake quant.
+          const llama::PackedModel& pm = packed.at(m.transform);
+          auto integer = [&] { return with_online_rotation(llama::IntegerExec(pm, ac, sp), tm.down); };
+          const llama::PplResult ri = llama::evaluate_ppl(qm.model, rope_, t_.int_eval, o_.threads, integer);
+          const double pf = ppl(qm.model, t_.int_eval, fake);
+          r.int_tokens_per_s = static_cast<double>(ri.tokens) / ri.seconds;
+          r.int_ppl_rel_diff = std::fabs(ri.ppl() - pf) / pf;
+        }
+        report(r);
+        rows.push_back(r);
+      }
+    }
+  }
+
+ private:
+  llama::SiteParams calibrate(const llama::Weights& w, const TransformedModel& tm, ObserverKind kind, int bits) const {
+    auto ex = with_online_rotation(llama::CalibrationExec(w.config, kind), tm.down);
+    for (const auto& s : t_.ts_calib)
+      llama::forward(w, rope_, Span<const int>(s).subspan(0, s.size() - 1), 0, nullptr, ex);
+    return ex.inner.params(bits);
+  }
+
+  train::TrainResult train(const llama::Weights& w, const TransformedModel& tm, int bits, const std::string& label) const {
+    train::QuantConfig q;
+    q.bits = bits;
+    train::TrainOptions to;
+    to.steps = o_.train_steps;
+    to.threads = o_.threads;
+    to.calibration_sequences = o_.calib_sequences;
+    const bool tty = isatty(STDERR_FILENO) != 0;
+    if (tty)
+      to.on_progress = [&label](const train::Progress& p) {
+        std::fprintf(stderr, "\r  training %s: step %d/%d loss %.4f held-out ppl %.4f ETA %.0fs   ", label.c_str(),
+                     p.step, p.steps, p.train_loss, std::exp(p.heldout_nll), p.eta_s);
+      };
+    train::TrainData data{t_.ts_train, t_.ts_heldout};
+    train::TrainResult r = train::train_scales(w, q, data, to, "");
+    if (tty) std::fprintf(stderr, "\r%100s\r", "");
+    return r;
+  }
+
+  void report(const Row& r) const {
+    std::fprintf(stderr, "%-8s %-9s %-24s ts %8.4f  wiki %9.3f", r.variant.c_str(), r.bits.c_str(), r.method.c_str(),
+                 r.ppl_ts, r.ppl_wiki);
+    if (!std::isnan(r.int_tokens_per_s)) std::fprintf(stderr, "  int %7.0f tok/s", r.int_tokens_per_s);
+    if (!std::isnan(r.train_s)) std::fprintf(stderr, "  train %.1fs", r.train_s);
+    std::fprintf(stderr, "  [%.0fs]\n", seconds_since(start_));
+  }
+
+  const Options& o_;
+  llama::RopeTable rope_;
+  const Texts& t_;
+  Clock::time_point start_ = Clock::now();
+};
+
+// ---- output ------------------------------------------------------------------------------------
+
+std::string fmt(double v, int prec) {
+  if (std::isnan(v)) return "";
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*f", prec, v);
+  return b;
+}
+
+std::string pct(double v, double ref) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%+.2f%%", 100.0 * (v / ref - 1.0));
+  return b;
+}
+
+void write_outputs(const Options& o, const std::vector<Row>& rows, const std::vector<train::TrainResult>& trainings,
+                   const std::vector<std::string>& names, double total_s) {
+  std::map<std::string, const Row*> fp32;
+  for (const Row& r : rows)
+    if (r.method == "FP32") fp32[r.variant] = &r;
+
+  std::ofstream csv(o.out + "/results.csv");
+  csv << "variant,text,method,weight_bits,weight_group,act_bits,ppl,rel_change_vs_fp32,int_tokens_per_s,train_s\n";
+  for (const Row& r : rows)
+    for (int text = 0; text < 2; ++text) {
+      const double p = text == 0 ? r.ppl_ts : r.ppl_wiki;
+      const double ref = text == 0 ? fp32[r.variant]->ppl_ts : fp32[r.variant]->ppl_wiki;
+      csv << r.variant << ',' << (text == 0 ? "tinystories" : "wikitext2") << ",\"" << r.method << "\","
+          << r.wbits << ',' << r.wgroup << ',' << r.abits << ',' << fmt(p, 6) << ',' << fmt(p / ref - 1.0, 6) << ','
+          << fmt(r.int_tokens_per_s, 0) << ',' << fmt(r.train_s, 2) << '\n';
+    }
+
+  std::ostringstream md;
+  md << "| model | bits | method | TinyStories ppl | Δ vs FP32 | WikiText-2 ppl | Δ vs FP32 | int tok/s | train s |\n"
+     << "|---|---|---|---:|---:|---:|---:|---:|---:|\n";
+  for (const Row& r : rows) {
+    const Row& f = *fp32[r.variant];
+    const bool sasq = r.method.rfind("SASQ", 0) == 0;
+    const std::string b = sasq ? "**" : "";
+    md << "| " << r.variant << " | " << r.bits << " | " << b << r.method << b << " | " << b << fmt(r.ppl_ts, 4) << b
+       << " | " << pct(r.ppl_ts, f.ppl_ts) << " | " << b << fmt(r.ppl_wiki, 3) << b << " | "
+       << pct(r.ppl_wiki, f.ppl_wiki) << " | " << fmt(r.int_tokens_per_s, 0) << " | " << fmt(r.train_s, 1) << " |\n";
+  }
+  md << "\nTotal wall time " << fmt(total_s, 0) << " s, " << o.threads << " threads"
+     << (o.quick ? " (--quick)" : "") << ".\n";
+  std::ofstream(o.out + "/results.md") << md.str();
+  std::cout << md.str();
+
+  std::ofstream sites(o.out + "/results_sites.csv");
+  sites << "training,layer,site,initial_scale,learned_scale,initial_clip_threshold,clip_threshold,"
+           "initial_clip_fraction,clip_fraction,drift\n";
+  for (std::size_t i = 0; i < trainings.size(); ++i)
+    for (const train::SiteReport& s : trainings[i].sites)
+      sites << '"' << names[i] << "\"," << s.layer << ',' << llama::site_name(s.site) << ',' << s.initial[0] << ','
+            << s.learned[0] << ',' << s.initial_clip_threshold << ',' << s.clip_threshold << ','
+            << s.initial_clip_fraction << ',' << s.clip_fraction << ',' << s.drift << '\n';
+}
+
+Texts load_texts(const Options& o, const llama::Tokenizer& tok, int seq_len) {
+  Texts t;
+  const auto stories = llama::split_stories(slurp(o.data + "/tinystories/tinystories_valid_first1000.txt"));
+  if (stories.size() != 1000)
+    fail(ErrorCode::kCorruptData, "TinyStories file has ", stories.size(), " stories, expected 1000");
+  // Evaluation: stories 1..eval_stories. Training/calibration: 501..950, held-out: 951..1000.
+  t.ts_eval = llama::story_sequences(tok, stories, 1, o.eval_stories, seq_len);
+  t.ts_train = llama::story_sequences(tok, stories, 501, 950, seq_len);
+  t.ts_heldout = llama::story_sequences(tok, stories, 951, 1000, seq_len);
+  t.ts_calib.assign(t.ts_train.begin(), t.ts_train.begin() + o.calib_sequences);
+  t.int_eval.assign(t.ts_eval.begin(), t.ts_eval.begin() + std::min<std::size_t>(t.ts_eval.size(), o.int_stories));
+  t.wiki_eval = llama::stream_windows(tok, slurp(o.data + "/wikitext-2-raw/wiki.test.raw"), llama::kWikiWindow);
+  if (o.wiki_windows > 0 && t.wiki_eval.size() > static_cast<std::size_t>(o.wiki_windows))
+    t.wiki_eval.resize(static_cast<std::size_t>(o.wiki_windows));
+  return t;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  try {
+    const auto t0 = Clock::now();
+    const std::string model_path = o.data + "/stories260K/stories260K.bin";
+    const llama::Weights base = llama::load_checkpoint(model_path);
+    const llama::Tokenizer tok = llama::Tokenizer::load(o.data + "/stories260K/tok512.bin", base.config.vocab_size);
+    const Texts texts = load_texts(o, tok, base.config.seq_len);
+    std::fprintf(stderr, "sasq-experiment: %zu TinyStories eval sequences, %zu WikiText windows, %zu train, %zu held-out\n",
+                 texts.ts_eval.size(), texts.wiki_eval.size(), texts.ts_train.size(), texts.ts_heldout.size());
+    std::error_code ec;
+    std::filesystem::create_directories(o.out, ec);
+    if (ec) fail(ErrorCode::kIoError, o.out, ": cannot create the output folder: ", ec.message());
+
+    Runner runner(o, base, texts);
+    std::vector<Row> rows;
+    std::vector<train::TrainResult> trainings;
+    std::vector<std::string> names;
+    runner.run_variant("plain", base, rows, trainings, names);
+    if (o.stress) runner.run_variant("stress", make_stress_variant(base), rows, trainings, names);
+    write_outputs(o, rows, trainings, names, seconds_since(t0));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sasq-experiment: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

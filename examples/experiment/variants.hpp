@@ -1,0 +1,162 @@
+// Model variants and function-preserving transforms of the LLaMA example for the experiment:
+// the stress variant (outlier channels injected through RMSNorm), SmoothQuant, QuaRot-style rotation
+// and SmoothRot, all applied to float weights before weight quantization.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "llama/model.hpp"
+#include "llama/weights.hpp"
+#include "sasq/core/matrix_view.hpp"
+#include "sasq/core/span.hpp"
+#include "sasq/transform/llama_block.hpp"
+#include "sasq/transform/rotation.hpp"
+#include "sasq/transform/smoothing.hpp"
+
+namespace sasq::experiment {
+
+using llama::Matrix;
+using llama::Site;
+using llama::Weights;
+
+inline MatrixView<float> view_of(Matrix& m) {
+  return {m.data(), static_cast<std::ptrdiff_t>(m.rows()), static_cast<std::ptrdiff_t>(m.cols())};
+}
+inline Span<float> span_of(llama::Vector& v) { return {v.data(), static_cast<std::size_t>(v.size())}; }
+
+/// sasq/transform views of every tensor a transform touches. Unties a shared classifier first
+/// (wcls = copy of the embedding), since the residual rotation treats the two differently.
+inline LlamaModelViews transform_views(Weights& w) {
+  if (w.config.shared_classifier) {
+    w.wcls = w.token_embedding;
+    w.config.shared_classifier = false;
+  }
+  LlamaModelViews m{view_of(w.token_embedding), {}, span_of(w.rms_final), view_of(w.wcls)};
+  for (auto& l : w.layers)
+    m.layers.push_back({span_of(l.rms_att), view_of(l.wq), view_of(l.wk), view_of(l.wv), view_of(l.wo),
+                        span_of(l.rms_ffn), view_of(l.w1), view_of(l.w3), view_of(l.w2), w.config.head_size()});
+  return m;
+}
+
+/// One injected outlier channel: RMSNorm weight × factor, matching weight columns ÷ factor.
+struct OutlierChannel {
+  int channel;
+  float factor;
+};
+
+/// The stress variant's channels (same in every layer, both norms): three channels scaled by 30,
+/// 60 and 100, as the few massive outlier channels of large LLMs' residual stream.
+inline const std::array<OutlierChannel, 3> kStressChannels = {{{5, 30.0f}, {23, 60.0f}, {47, 100.0f}}};
+
+/// Function-preserving stress transform: for every layer, rms_att[c] and rms_ffn[c] *= f and the
+/// columns c of wq/wk/wv (resp. w1/w3) /= f. The normed activations feeding q/k/v and gate/up get
+/// outlier channels while the float model computes the same function (up to float rounding).
+inline Weights make_stress_variant(const Weights& base) {
+  Weights w = base;
+  for (auto& l : w.layers)
+    for (const OutlierChannel& oc : kStressChannels) {
+      SASQ_REQUIRE(oc.channel < w.config.dim, "stress channel ", oc.channel, " >= dim ", w.config.dim);
+      l.rms_att[oc.channel] *= oc.factor;
+      l.rms_ffn[oc.channel] *= oc.factor;
+      for (Matrix* m : {&l.wq, &l.wk, &l.wv}) m->col(oc.channel) /= oc.factor;
+      for (Matrix* m : {&l.w1, &l.w3}) m->col(oc.channel) /= oc.factor;
+    }
+  return w;
+}
+
+/// Per-channel abs-max of the attention, FFN and down_proj inputs (float model, no quantization).
+struct AbsMaxExec {
+  std::vector<std::vector<float>> attn, ffn, down;  ///< [layer][channel]
+  void on_site(int layer, Site s, Matrix& x) {
+    auto* stat = s == Site::kAttnIn ? &attn : s == Site::kFfnIn ? &ffn : s == Site::kDownIn ? &down : nullptr;
+    if (!stat) return;
+    const auto l = static_cast<std::size_t>(layer);
+    if (stat->size() <= l) stat->resize(l + 1);
+    auto& v = (*stat)[l];
+    if (v.empty()) v.assign(static_cast<std::size_t>(x.cols()), 0.0f);
+    accumulate_column_absmax(MatrixView<const float>(x.data(), x.rows(), x.cols()), Span<float>(v));
+  }
+  void linear(int, llama::Proj, const Matrix& x, const Matrix& w, Matrix& y) { llama::linear(x, w, y); }
+};
+
+inline AbsMaxExec collect_absmax(const Weights& w, const llama::RopeTable& rope,
+                                 const std::vector<std::vector<int>>& calib) {
+  AbsMaxExec ex;
+  for (const auto& s : calib) llama::forward(w, rope, Span<const int>(s).subspan(0, s.size() - 1), 0, nullptr, ex);
+  return ex;
+}
+
+/// Which equivalent transform a method applies before quantization.
+enum class Transform { kNone, kSmoothQuant, kRotation, kSmoothRot };
+
+inline const char* transform_name(Transform t) {
+  switch (t) {
+    case Transform::kNone: return "none";
+    case Transform::kSmoothQuant: return "smoothquant";
+    case Transform::kRotation: return "rotation";
+    case Transform::kSmoothRot: return "smoothrot";
+  }
+  return "?";
+}
+
+/// SmoothQuant migration strength and SmoothRot's down_proj smoothing strength (both papers' default).
+inline constexpr float kSmoothAlpha = 0.5f;
+/// Seed of the randomized Hadamard rotations.
+inline constexpr std::uint64_t kRotationSeed = 1;
+
+/// A transformed float model and, for rotations, the online rotation of down_proj inputs (R4)
+/// that the runtime must apply before quantizing them.
+struct TransformedModel {
+  Weights weights;
+  std::optional<Rotation> down;
+};
+
+/// Applies `t` to a copy of `base`; smoothing factors come from abs-max statistics over `calib`.
+inline TransformedModel apply_transform(const Weights& base, Transform t, const llama::RopeTable& rope,
+                                        const std::vector<std::vector<int>>& calib) {
+  TransformedModel out{base, std::nullopt};
+  if (t == Transform::kNone) return out;
+  const AbsMaxExec stats = collect_absmax(base, rope, calib);
+  LlamaModelViews views = transform_views(out.weights);
+  const auto n_layers = views.layers.size();
+  if (t == Transform::kSmoothQuant) {
+    for (std::size_t l = 0; l < n_layers; ++l) {
+      smooth_attn_input(views.layers[l], Span<const float>(stats.attn[l]), kSmoothAlpha);
+      smooth_ffn_input(views.layers[l], Span<const float>(stats.ffn[l]), kSmoothAlpha);
+    }
+    return out;
+  }
+  if (t == Transform::kSmoothRot)
+    for (std::size_t l = 0; l < n_layers; ++l)
+      smooth_down_input(views.layers[l], Span<const float>(stats.down[l]), kSmoothAlpha);
+  const llama::Config& c = base.config;
+  QuaRotPlan plan = make_quarot_plan(static_cast<std::size_t>(c.dim), static_cast<std::size_t>(c.hidden_dim),
+                                     static_cast<std::size_t>(c.head_size()), kRotationSeed);
+  apply_quarot(views, plan);
+  out.down = std::move(plan.down);
+  return out;
+}
+
+/// Execution policy wrapper: applies the online rotation R4 to down_proj inputs, then delegates.
+template <class Inner>
+struct OnlineRotationExec {
+  Inner inner;
+  const Rotation* down = nullptr;
+  void on_site(int layer, Site s, Matrix& x) {
+    if (down && s == Site::kDownIn) apply_rotation(*down, MatrixView<float>(x.data(), x.rows(), x.cols()));
+    inner.on_site(layer, s, x);
+  }
+  void linear(int layer, llama::Proj p, const Matrix& x, const Matrix& w, Matrix& y) {
+    inner.linear(layer, p, x, w, y);
+  }
+};
+
+template <class Inner>
+OnlineRotationExec<Inner> with_online_rotation(Inner inner, const std::optional<Rotation>& down) {
+  return {std::move(inner), down ? &*down : nullptr};
+}
+
+}  // namespace sasq::experiment
