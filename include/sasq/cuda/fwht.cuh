@@ -24,30 +24,30 @@ inline constexpr int kFwhtThreads = 256;
 /// (pairs never cross a segment since p is a multiple of 2h), scale by 1/√p, then the dense
 /// order-m mix (fmaf in i order) while writing back.
 template <int kThreads = kFwhtThreads>
-__global__ void __launch_bounds__(kThreads) fwht_rows_kernel(MatrixView<float> x, std::ptrdiff_t p,
-                                                                 const float* base, int m, float norm) {
+__global__ void __launch_bounds__(kThreads) fwht_rows_kernel(MatrixView<float> x, int log2p, const float* base,
+                                                             int m, float norm) {
   extern __shared__ float row[];
-  const std::ptrdiff_t n = x.cols();
+  const int n = static_cast<int>(x.cols()), p = 1 << log2p;  // n <= kFwhtMaxLength: int indices
   for (std::ptrdiff_t r = blockIdx.x; r < x.rows(); r += gridDim.x) {
     float* xr = x.row_ptr(r);
-    for (std::ptrdiff_t i = threadIdx.x; i < n; i += kThreads) row[i] = xr[i];
+    for (int i = threadIdx.x; i < n; i += kThreads) row[i] = xr[i];
     __syncthreads();
-    for (std::ptrdiff_t h = 1; h < p; h *= 2) {
-      for (std::ptrdiff_t t = threadIdx.x; t < n / 2; t += kThreads) {
-        const std::ptrdiff_t j = (t / h) * 2 * h + t % h;
+    for (int h = 1; h < p; h *= 2) {
+      for (int t = threadIdx.x; t < n / 2; t += kThreads) {
+        const int j = ((t & ~(h - 1)) << 1) | (t & (h - 1));  // (t / h) * 2h + t % h
         const float a = row[j], b = row[j + h];
         row[j] = a + b;
         row[j + h] = a - b;
       }
       __syncthreads();
     }
-    for (std::ptrdiff_t i = threadIdx.x; i < n; i += kThreads) {
+    for (int i = threadIdx.x; i < n; i += kThreads) {
       if (m == 1) {
         xr[i] = row[i] * norm;
       } else {
-        const std::ptrdiff_t a = i / p, b = i % p;
+        const int a = i >> log2p, b = i & (p - 1);
         float acc = 0.0f;
-        for (int k = 0; k < m; ++k) acc = fmaf(base[k * m + a], row[k * p + b] * norm, acc);
+        for (int k = 0; k < m; ++k) acc = fmaf(base[k * m + a], row[(k << log2p) + b] * norm, acc);
         xr[i] = acc;
       }
     }
@@ -86,8 +86,10 @@ inline Status fwht_rows(MatrixView<float> x, int m, const float* base, cudaStrea
     }
   }
   const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(p)));
+  int log2p = 0;
+  while ((std::ptrdiff_t{1} << log2p) < p) ++log2p;
   const unsigned blocks = static_cast<unsigned>(x.rows() < 65535 * 32 ? x.rows() : 65535 * 32);
-  detail::fwht_rows_kernel<><<<blocks, detail::kFwhtThreads, smem, stream>>>(x, p, base, m, norm);
+  detail::fwht_rows_kernel<><<<blocks, detail::kFwhtThreads, smem, stream>>>(x, log2p, base, m, norm);
   return launch_status(kWhere);
 }
 
