@@ -62,6 +62,7 @@ struct Args {
   train::TrainOptions o;
   int first = 501, last = 1000, heldout = 50;
   bool eval = false, quiet = false;
+  std::string observer_name = "meanabsmax";
 };
 
 Args parse(int argc, char** argv) {
@@ -91,7 +92,10 @@ Args parse(int argc, char** argv) {
       if (g == "per_tensor") a.q.granularity = train::Granularity::kPerTensor;
       else if (g == "per_channel") a.q.granularity = train::Granularity::kPerChannel;
       else usage_error("unknown granularity " + g);
-    } else if (k == "--observer") a.q.observer = llama::parse_observer(need(i));
+    } else if (k == "--observer") {
+      a.observer_name = need(i);
+      a.q.observer = llama::parse_observer(a.observer_name);
+    }
     else if (k == "--steps") a.o.steps = static_cast<int>(num(i));
     else if (k == "--batch") a.o.batch = static_cast<int>(num(i));
     else if (k == "--lr") a.o.lr = num(i);
@@ -170,7 +174,10 @@ int run(int argc, char** argv) {
               data.heldout.size(), r.steps_run, r.best_step, r.stopped_early ? ", stopped early" : "", r.seconds);
   std::printf("held-out NLL: initial %.5f (ppl %.4f)  learned %.5f (ppl %.4f)\n", r.initial_heldout_nll,
               std::exp(r.initial_heldout_nll), r.best_heldout_nll, std::exp(r.best_heldout_nll));
-  std::printf("%-6s %-9s %12s %12s %9s %11s %11s\n", "layer", "site", "clip0", "clip", "drift", "clipped0", "clipped");
+  std::printf("held-out curve (step: NLL):");
+  for (const auto& h : r.history)
+    if (!std::isnan(h.heldout_nll)) std::printf(" %d: %.5f", h.step, h.heldout_nll);
+  std::printf("\n%-6s %-9s %12s %12s %9s %11s %11s\n", "layer", "site", "clip0", "clip", "drift", "clipped0", "clipped");
   for (const auto& s : r.sites)
     std::printf("%-6d %-9s %12.5g %12.5g %+8.2f%% %10.4f%% %10.4f%%\n", s.layer, llama::site_name(s.site),
                 s.initial_clip_threshold, s.clip_threshold, 100 * s.drift, 100 * s.initial_clip_fraction,
@@ -188,8 +195,13 @@ int run(int argc, char** argv) {
       return llama::evaluate_ppl(qm.model, rope, eval, a.o.threads, [&] { return llama::FakeQuantExec(ac, &p); }).ppl();
     };
     const double fp32 = llama::evaluate_ppl(fp, rope, eval, a.o.threads, [] { return llama::Fp32Exec(); }).ppl();
-    std::printf("eval stories 1-500 perplexity: FP32 %.4f  static init (%s) %.4f  SASQ static %.4f\n", fp32,
-                "observer", ppl(r.initial_scales), ppl(r.scales));
+    const llama::ActQuantConfig dyn{a.q.bits, llama::ActMode::kDynamicPerToken, false};
+    const double dynamic =
+        llama::evaluate_ppl(qm.model, rope, eval, a.o.threads, [&] { return llama::FakeQuantExec(dyn, nullptr); }).ppl();
+    const double wonly = llama::evaluate_ppl(qm.model, rope, eval, a.o.threads, [] { return llama::Fp32Exec(); }).ppl();
+    std::printf("eval stories 1-500 perplexity: FP32 %.4f  W%d weights only %.4f  dynamic per-token %.4f  "
+                "static init (%s) %.4f  SASQ static %.4f\n",
+                fp32, a.wq.bits, wonly, dynamic, a.observer_name.c_str(), ppl(r.initial_scales), ppl(r.scales));
   }
   return 0;
 }

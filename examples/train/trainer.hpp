@@ -67,17 +67,17 @@ struct Progress {
 
 /// Optimisation settings. Defaults: see docs/trainer.md for how they were chosen.
 struct TrainOptions {
-  int steps = 120;
+  int steps = 100;
   int batch = 8;                ///< sequences per step
   int max_predictions = 256;    ///< predictions per sequence (longer sequences are cut)
-  double lr = 0.02;             ///< Adam step on ln s (relative change of s per step)
+  double lr = 0.05;             ///< Adam step on ln s (about the relative change of s per step)
   LrSchedule schedule = LrSchedule::kCosine;
   int warmup_steps = 10;
   double min_lr_ratio = 0.1;
   double clip_norm = 1.0;       ///< global L2 norm of dL/dθ; 0 disables clipping
   bool lsq_grad_scale = false;  ///< multiply dL/ds by 1/sqrt(N·qmax), N = elements per token per scale
-  int eval_every = 20;          ///< held-out evaluation period (steps)
-  int patience = 3;             ///< stop after this many evaluations without improvement; 0 = never
+  int eval_every = 10;          ///< held-out evaluation period (steps)
+  int patience = 4;             ///< stop after this many evaluations without improvement; 0 = never
   int calibration_sequences = 64;
   std::uint64_t seed = 1;
   int threads = 2;
