@@ -20,9 +20,11 @@
 #include <immintrin.h>
 
 // GCC 12's AVX-512 intrinsics read _mm512_undefined_*() and trip -Wuninitialized once inlined.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #define SASQ_TARGET_AVX512_VNNI SASQ_TARGET("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 // Register tiles must be fully unrolled or GCC keeps the accumulator arrays in memory.
@@ -147,6 +149,8 @@ struct GemmKernel<isa::avx512_vnni> {
 
 }  // namespace sasq::cpu
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 #endif  // SASQ_HAS_X86_KERNELS

@@ -14,9 +14,11 @@
 #include <immintrin.h>
 
 // GCC 12's AVX-512 intrinsics read _mm512_undefined_*() and trip -Wuninitialized once inlined.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #define SASQ_TARGET_AVX512_QUANT SASQ_TARGET("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq")
 
@@ -79,6 +81,8 @@ struct QuantizeKernel<isa::avx512_vnni> {
 
 }  // namespace sasq::cpu
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 #endif  // SASQ_HAS_X86_KERNELS
