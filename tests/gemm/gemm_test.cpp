@@ -3,6 +3,7 @@
 // with tails, extreme values, K at the int32 bound, threads, and rejected arguments.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -139,6 +140,28 @@ TEST_CASE("extreme values: all minimum and all maximum activations and weights")
   for (int fill : {1, 2})
     for (bool s : {true, false})
       for (WeightFormat f : {kFormats[0], kFormats[1], kFormats[2]}) run(Case{5, 19, 1000, s, f, 0, true, fill}, rng);
+}
+
+TEST_CASE("overflowing epilogues (inf, and NaN from SiLU(-inf)) requantize like the reference") {
+  if (!isa_available()) return;
+  const std::ptrdiff_t m = 3, n = 37, k = 24;
+  std::vector<std::int8_t> a(static_cast<std::size_t>(m * k)), w(static_cast<std::size_t>(n * k));
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<std::int8_t>(static_cast<int>(i * 37 % 255) - 127);
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<std::int8_t>(static_cast<int>(i * 91 % 255) - 127);
+  std::vector<float> ws(static_cast<std::size_t>(n), 3e38f);
+  const auto act = ActivationQuant::per_tensor(3e38f);
+  const auto pw = sasq::pack_weights(MatrixView<const std::int8_t>(w.data(), n, k), ws, {8});
+  for (auto activation : {sasq::Activation::kNone, sasq::Activation::kSilu}) {
+    Epilogue ep;
+    ep.activation = activation;
+    std::vector<std::int8_t> ref(static_cast<std::size_t>(m * n)), out(ref.size(), 99);
+    sasq::gemm_reference(MatrixView<const std::int8_t>(a.data(), m, k), act, MatrixView<const std::int8_t>(w.data(), n, k),
+                         sasq::Span<const float>(ws), WeightFormat{8}, ep, MatrixView<std::int8_t>(ref.data(), m, n));
+    sasq::gemm(MatrixView<const std::int8_t>(a.data(), m, k), act, pw, ep, MatrixView<std::int8_t>(out.data(), m, n));
+    CHECK(ref == out);
+    const auto zeros = std::count(ref.begin(), ref.end(), std::int8_t{0});
+    if (activation == sasq::Activation::kSilu) CHECK(zeros > 0);  // SiLU(-inf) = -inf / inf = NaN -> 0
+  }
 }
 
 TEST_CASE("K at the int32 bound is exact, K above it is rejected") {

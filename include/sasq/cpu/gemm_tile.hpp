@@ -29,35 +29,42 @@ struct TileArgs {
   const float* bias = nullptr;          ///< kTileCols bias values of the block's columns (0 for none)
 };
 
+/// Writes n int8 values Requantize::apply(y[j], inv_scale) to dst (a kernel's vector form of the stage).
+using RequantizeRowFn = void (*)(const float* y, int n, float inv_scale, std::int8_t* dst);
+
+/// The scalar form of RequantizeRowFn.
+inline void requantize_row_scalar(const float* y, int n, float inv_scale, std::int8_t* dst) {
+  for (int j = 0; j < n; ++j) dst[j] = epilogue::Requantize::apply(y[j], inv_scale);
+}
+
 /// Applies the activation and stores rows [0, rows) of the dequantized tile `y` for panel block
-/// `block` into C (columns beyond C are dropped). Scalar on purpose: bit-exact with the reference.
+/// `block` into C (columns beyond C are dropped): SiLU / SwiGLU through their scalar stage functions
+/// (expf), then a row copy (f32) or `requantize_row` (int8), so every ISA is bit-exact with the reference.
 template <class TC>
 void finish_tile(const float* y, int rows, std::ptrdiff_t block, const PackedWeights& w, const Epilogue& ep,
-                 float inv_out_scale, TC* c, std::ptrdiff_t ldc, std::ptrdiff_t out_cols) {
-  using Store = typename epilogue::StoreFor<TC>::type;
+                 float inv_out_scale, TC* c, std::ptrdiff_t ldc, std::ptrdiff_t out_cols,
+                 RequantizeRowFn requantize_row = requantize_row_scalar) {
   const bool pair = w.format().gate_up_pair;
   const int block_cols = pair ? kTileCols / 2 : kTileCols;
   const std::ptrdiff_t col0 = block * block_cols;
   const int ncols = static_cast<int>(out_cols - col0 < block_cols ? out_cols - col0 : block_cols);
-  if constexpr (std::is_same_v<TC, float>) {
-    if (!pair && ep.activation == Activation::kNone) {  // f32 store only: a row copy
-      for (int r = 0; r < rows; ++r) std::memcpy(c + r * ldc + col0, y + r * kTileCols, sizeof(float) * static_cast<std::size_t>(ncols));
-      return;
-    }
-  }
+  alignas(64) float act[kTileCols];
   for (int r = 0; r < rows; ++r) {
     const float* yr = y + r * kTileCols;
-    TC* cr = c + r * ldc + col0;
-    for (int j = 0; j < ncols; ++j) {
-      float v;
-      if (pair) {
+    if (pair) {
+      for (int j = 0; j < ncols; ++j) {
         const int src = (j / kPanelCols) * 2 * kPanelCols + j % kPanelCols;
-        v = epilogue::SwiGlu::apply(yr[src], yr[src + kPanelCols]);
-      } else {
-        v = yr[j];
-        if (ep.activation == Activation::kSilu) v = epilogue::Silu::apply(v);
+        act[j] = epilogue::SwiGlu::apply(yr[src], yr[src + kPanelCols]);
       }
-      Store::apply(v, cr + j, inv_out_scale);
+      yr = act;
+    } else if (ep.activation == Activation::kSilu) {
+      for (int j = 0; j < ncols; ++j) act[j] = epilogue::Silu::apply(yr[j]);
+      yr = act;
+    }
+    if constexpr (std::is_same_v<TC, float>) {
+      std::memcpy(c + r * ldc + col0, yr, sizeof(float) * static_cast<std::size_t>(ncols));
+    } else {
+      requantize_row(yr, ncols, inv_out_scale, c + r * ldc + col0);
     }
   }
 }

@@ -105,7 +105,7 @@ void run_tiles(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff
     t.p0 = block * kPanelsPerBlock;
     t.bias = bias;
     Kernel::tile(w, t, rows, y);
-    cpu::finish_tile(y, rows, block, w, ep, inv_out, c.row_ptr(r0), c.ld(), c.cols());
+    cpu::finish_tile(y, rows, block, w, ep, inv_out, c.row_ptr(r0), c.ld(), c.cols(), &Kernel::requantize_row);
   }
 }
 

@@ -27,6 +27,10 @@ struct GemmKernel;
 template <>
 struct GemmKernel<isa::avx2> {
   static constexpr int kTileRows = 4;
+  /// Requantize stage of finish_tile (the scalar form here).
+  static void requantize_row(const float* y, int n, float inv_scale, std::int8_t* dst) {
+    requantize_row_scalar(y, n, inv_scale, dst);
+  }
 
   static void tile(const PackedWeights& w, const TileArgs& t, int rows, float* y) {
     for (int v = 0; v < kPanelsPerBlock; ++v) {

@@ -39,6 +39,19 @@ template <>
 struct GemmKernel<isa::avx512_vnni> {
   static constexpr int kTileRows = 6;
 
+  /// Requantize stage, 16 lanes: rne(y · inv) (vrndscaleps), clamp to [-128, 127], NaN -> 0, vpmovsdb.
+  SASQ_TARGET_AVX512_VNNI static void requantize_row(const float* y, int n, float inv_scale, std::int8_t* dst) {
+    const __m512 inv = _mm512_set1_ps(inv_scale), lo = _mm512_set1_ps(-128.0f), hi = _mm512_set1_ps(127.0f);
+    for (int j = 0; j < n; j += 16) {
+      const __mmask16 m = n - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - j)) - 1);
+      const __m512 r = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, y + j), inv),
+                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const __mmask16 ordered = _mm512_cmp_ps_mask(r, r, _CMP_ORD_Q);
+      const __m512 c = _mm512_maskz_mov_ps(ordered, _mm512_min_ps(_mm512_max_ps(r, lo), hi));
+      _mm512_mask_cvtsepi32_storeu_epi8(dst + j, m, _mm512_cvtps_epi32(c));
+    }
+  }
+
   static void tile(const PackedWeights& w, const TileArgs& t, int rows, float* y) {
     if (w.format().bits == 8) {
       dispatch_rows<8>(w, t, rows, y);

@@ -18,6 +18,10 @@ struct GemmKernel;
 template <>
 struct GemmKernel<isa::scalar> {
   static constexpr int kTileRows = 4;
+  /// Requantize stage of finish_tile (the scalar form here).
+  static void requantize_row(const float* y, int n, float inv_scale, std::int8_t* dst) {
+    requantize_row_scalar(y, n, inv_scale, dst);
+  }
 
   /// Dequantized tile of `rows` rows into y[rows][kTileCols].
   static void tile(const PackedWeights& w, const TileArgs& t, int rows, float* y) {
