@@ -171,11 +171,14 @@ inline void factored_linear(const Matrix& qx, const std::vector<float>& row_scal
   for (Eigen::Index g = 0; g < groups; ++g) {
     const Eigen::Index c0 = g * gs, len = std::min(gs, k - c0);
     acc.noalias() = qx.middleCols(c0, len) * w.values.middleCols(c0, len).transpose();
-    for (Eigen::Index r = 0; r < t_rows; ++r)
-      for (Eigen::Index c = 0; c < n; ++c) {
-        const float ws = w.scale[static_cast<std::size_t>(c * groups + g)];
-        y(r, c) = g == 0 ? acc(r, c) * ws : std::fma(acc(r, c), ws, y(r, c));
-      }
+    const Eigen::Map<const Eigen::RowVectorXf, 0, Eigen::InnerStride<>> ws(w.scale.data() + g, n,
+                                                                          Eigen::InnerStride<>(groups));
+    if (g == 0) {
+      y.array() = acc.array().rowwise() * ws.array();
+    } else {
+      for (Eigen::Index r = 0; r < t_rows; ++r)
+        for (Eigen::Index c = 0; c < n; ++c) y(r, c) = std::fma(acc(r, c), ws(c), y(r, c));
+    }
   }
   for (Eigen::Index r = 0; r < t_rows; ++r)
     y.row(r) *= row_scale.size() == 1 ? row_scale[0] : row_scale[static_cast<std::size_t>(r)];
