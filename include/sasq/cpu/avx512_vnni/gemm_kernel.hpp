@@ -130,6 +130,21 @@ struct GemmKernel<isa::avx512_vnni> {
     const std::ptrdiff_t ob = w.octet_bytes();
     const std::uint8_t* wb = w.block(t.p0 / kPanelsPerBlock);
     __m512i acc[R * V];
+    if (groups == 1) {  // per-channel scales: one pass, y = fmaf(fmaf(acc, ws, 0), as, bias) stored once
+      for (int v = 0; v < V; ++v) {
+        const __m512i cs = _mm512_load_si512(w.col_sums(t.p0 + v, 0));
+        for (int r = 0; r < R; ++r) acc[r * V + v] = _mm512_mullo_epi32(_mm512_set1_epi32(-t.shift[r]), cs);
+      }
+      dot_octets<R, Bits>(wb, ob, t.a, t.lda, octs, acc);
+      for (int v = 0; v < V; ++v) {
+        const __m512 sc = _mm512_load_ps(w.scales(t.p0 + v, 0)), bias = _mm512_load_ps(t.bias + v * kPanelCols);
+        for (int r = 0; r < R; ++r) {
+          const __m512 yw = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAll, acc[r * V + v]), sc, _mm512_setzero_ps());
+          _mm512_store_ps(y + r * kTileCols + v * kPanelCols, _mm512_fmadd_ps(yw, _mm512_set1_ps(t.row_scale[r]), bias));
+        }
+      }
+      return;
+    }
     // y holds the float accumulator across groups.
     for (int i = 0; i < R * kTileCols; i += 16) _mm512_store_ps(y + i, _mm512_setzero_ps());
     for (std::ptrdiff_t g = 0; g < groups; ++g) {
