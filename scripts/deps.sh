@@ -14,3 +14,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# cuobjdump/nvdisasm for the CUDA SASS check (CUDA 13 here ships without them): Debian's non-free
+# nvidia-cuda-toolkit binaries, extracted to /opt/sasq-cuda-tools/bin (tests/cuda/fetch_sass_tools.sh).
+if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
+  bash tests/cuda/fetch_sass_tools.sh || echo "deps: SASS tools unavailable; the SASS check will be skipped"
+fi

@@ -9,7 +9,11 @@ if [ -x "$dest/cuobjdump" ] && [ -x "$dest/nvdisasm" ]; then exit 0; fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/lists/partial" "$work/archives/partial"
-echo "deb http://deb.debian.org/debian bookworm non-free" > "$work/sources.list"
+# The machine's own Debian mirror (first URIs of debian.sources, or the first deb line), non-free component.
+mirror="$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
+[ -n "$mirror" ] || mirror="$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)"
+[ -n "$mirror" ] || { echo "sasq: no Debian mirror configured" >&2; exit 1; }
+echo "deb $mirror bookworm non-free" > "$work/sources.list"
 apt_opts=(-o Dir::Etc::sourcelist="$work/sources.list" -o Dir::Etc::sourceparts=- \
           -o Dir::State::Lists="$work/lists" -o Dir::Cache::Archives="$work/archives" -o APT::Sandbox::User=root)
 apt-get "${apt_opts[@]}" update -qq
