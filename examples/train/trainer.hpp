@@ -19,7 +19,6 @@
 #include <random>
 #include <string>
 #include <thread>
-#include <type_traits>
 #include <vector>
 
 #include "llama/backward.hpp"
@@ -31,7 +30,6 @@
 #include "sasq/core/matrix_view.hpp"
 #include "sasq/core/status.hpp"
 #include "sasq/quant/observers.hpp"
-#include "sasq/quant/scheme.hpp"
 #include "sasq/quant/ste.hpp"
 #include "train/scales_file.hpp"
 
