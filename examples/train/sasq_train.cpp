@@ -156,11 +156,9 @@ int run(int argc, char** argv) {
   const Args a = parse(argc, argv);
   const llama::Weights fp = llama::load_checkpoint(a.model);
   const llama::Tokenizer tok = llama::Tokenizer::load(a.tokenizer, fp.config.vocab_size);
-  const std::vector<std::string> stories = llama::split_stories(read_text(a.text));
+  const std::string text = read_text(a.text);
   const int seq_len = fp.config.seq_len;
-  train::TrainData data;
-  data.train = llama::story_sequences(tok, stories, a.first, a.last - a.heldout, seq_len);
-  data.heldout = llama::story_sequences(tok, stories, a.last - a.heldout + 1, a.last, seq_len);
+  const train::TrainData data = train::make_train_data(tok, text, seq_len, a.first, a.last, a.heldout);
 
   const llama::QuantizedModel qm = llama::quantize_weights(fp, a.wq);
   train::TrainOptions o = a.o;
@@ -185,7 +183,7 @@ int run(int argc, char** argv) {
   std::printf("scales written to %s\n", a.out.c_str());
 
   if (a.eval) {
-    const auto eval = llama::story_sequences(tok, stories, 1, 500, seq_len);
+    const auto eval = llama::story_sequences(tok, llama::split_stories(text), 1, 500, seq_len);
     const llama::RopeTable rope = llama::make_rope_table(seq_len, fp.config.head_size());
     auto ppl = [&](const train::ScalesFile& f) {
       if (f.granularity == train::Granularity::kPerChannel)

@@ -24,7 +24,9 @@
 #include "llama/backward.hpp"
 #include "llama/model.hpp"
 #include "llama/ops.hpp"
+#include "llama/perplexity.hpp"
 #include "llama/quantized.hpp"
+#include "llama/tokenizer.hpp"
 #include "llama/train_forward.hpp"
 #include "llama/weights.hpp"
 #include "sasq/core/matrix_view.hpp"
@@ -87,6 +89,19 @@ struct TrainData {
   std::vector<std::vector<int>> train;    ///< batches and calibration come from here
   std::vector<std::vector<int>> heldout;  ///< early stopping only
 };
+
+/// TinyStories training data from raw text (llama::split_stories / story_sequences protocol):
+/// stories first..last (1-based) of which the last `heldout` are held out. Refuses any overlap with
+/// the evaluation stories 1–500.
+inline TrainData make_train_data(const llama::Tokenizer& tok, const std::string& text, int seq_len,
+                                 int first = 501, int last = 1000, int heldout = 50) {
+  SASQ_REQUIRE(first > 500, "training stories start at ", first, ": they must not overlap the evaluation stories 1-500");
+  SASQ_REQUIRE(heldout >= 1 && heldout < last - first + 1, "held-out count ", heldout, " must leave training stories in ",
+               first, "..", last);
+  const std::vector<std::string> stories = llama::split_stories(text);
+  return {llama::story_sequences(tok, stories, first, last - heldout, seq_len),
+          llama::story_sequences(tok, stories, last - heldout + 1, last, seq_len)};
+}
 
 /// What happened to one site: the learned scale is the adaptive outlier truncation.
 struct SiteReport {

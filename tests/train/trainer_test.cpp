@@ -167,9 +167,11 @@ TEST_CASE("stories260K: a short SASQ run lowers the held-out loss at W8A4") {
   const llama::Tokenizer tok = llama::Tokenizer::load(dir + "/stories260K/tok512.bin", fp.config.vocab_size);
   std::stringstream ss;
   ss << std::ifstream(text).rdbuf();
-  const auto stories = llama::split_stories(ss.str());
-  train::TrainData data{llama::story_sequences(tok, stories, 501, 980, fp.config.seq_len),
-                        llama::story_sequences(tok, stories, 981, 1000, fp.config.seq_len)};
+  const train::TrainData data = train::make_train_data(tok, ss.str(), fp.config.seq_len, 501, 1000, 20);
+  CHECK(data.train.size() == 480);
+  CHECK(data.heldout.size() == 20);
+  CHECK_THROWS_WITH_AS(train::make_train_data(tok, ss.str(), fp.config.seq_len, 400, 1000, 20),
+                       doctest::Contains("must not overlap the evaluation stories"), Error);
   const llama::QuantizedModel qm = llama::quantize_weights(fp, {8, 0, false, false});
   const std::vector<unsigned char> before = weight_bytes(qm.model);
   train::QuantConfig q;
