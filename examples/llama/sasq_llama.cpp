@@ -296,7 +296,7 @@ int cmd_generate(const Args& a) {
 
 std::string json_result(const Args& a, const QuantSpec& q, const Data& d, const PplResult& r, const Prepared& p) {
   std::ostringstream os;
-  os.precision(10);
+  os.precision(12);
   os << "{\"ppl\": " << r.ppl() << ", \"nll_sum\": " << r.nll_sum << ", \"tokens\": " << r.tokens
      << ", \"sequences\": " << r.sequences << ", \"seconds\": " << r.seconds
      << ", \"tokens_per_second\": " << r.tokens_per_second() << ", \"protocol\": \"" << d.protocol << "\""
