@@ -1,5 +1,6 @@
 // sasq-llama: generate, perplexity (FP32, fake-quant, true-integer), activation statistics and the
-// baseline table of docs/evaluation.md for llama2.c checkpoints (stories260K by default).
+// baseline table of docs/evaluation.md for llama2.c checkpoints (stories260K by default); static
+// activation scales come from calibration or from a sasq-train scales file (--scales).
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +23,8 @@
 #include "llama/quantized.hpp"
 #include "llama/tokenizer.hpp"
 #include "sasq/metrics/difficulty.hpp"
+#include "train/scales_file.hpp"
+#include "train/trainer.hpp"
 
 namespace {
 
@@ -49,6 +52,9 @@ quantization:
   --wbits 0|4|8  --wgroup 0|32|64|128 (0 = per channel)  --wclip rtn|mse  --wcls (quantize the classifier)
   --abits 0|4|8  --act dynamic|static  --observer minmax|meanabsmax|ema|percentile|mse  --kv-cache
   --exec fake|int   (int: sasq::gemm integer kernels)
+  --scales FILE     (ppl, generate) static per-tensor activation scales from sasq-train instead of
+                    calibration; implies --act static; the file must match the checkpoint (fingerprint),
+                    its layer count, --abits and the quantized sites (no --kv-cache)
 )";
 
 struct Args {
@@ -194,6 +200,8 @@ struct QuantSpec {
   ObserverKind observer = ObserverKind::kMinMax;
   std::string observer_name = "minmax";
   bool integer = false;
+  std::string scales_file;  ///< --scales: static parameters from this file instead of calibration
+  SiteParams scales;        ///< its parameters, once load_scales_params() has checked it
 };
 
 QuantSpec parse_quant(const Args& a) {
@@ -209,12 +217,18 @@ QuantSpec parse_quant(const Args& a) {
     fail(ErrorCode::kInvalidArgument, "--wgroup ", q.w.group_size, " is not 0, 32, 64 or 128");
   q.act.bits = static_cast<int>(a.num("abits", 0));
   if (q.act.bits != 0 && q.act.bits != 4 && q.act.bits != 8) fail(ErrorCode::kInvalidArgument, "--abits ", q.act.bits, " is not 0, 4 or 8");
-  const std::string mode = a.get("act", "dynamic");
+  q.scales_file = a.get("scales", "");
+  if (a.has("scales") && q.act.bits == 0) fail(ErrorCode::kInvalidArgument, "--scales needs --abits 4|8");
+  const std::string mode = a.get("act", a.has("scales") ? "static" : "dynamic");
   if (mode != "dynamic" && mode != "static") fail(ErrorCode::kInvalidArgument, "--act '", mode, "' is not dynamic or static");
+  if (a.has("scales") && mode != "static") fail(ErrorCode::kInvalidArgument, "--scales needs --act static, got --act ", mode);
   q.act.mode = q.act.bits == 0 ? ActMode::kNone : mode == "static" ? ActMode::kStatic : ActMode::kDynamicPerToken;
   q.act.kv_cache = a.has("kv-cache");
-  q.observer_name = a.get("observer", "minmax");
-  q.observer = parse_observer(q.observer_name);
+  q.observer_name = a.has("scales") ? "file" : a.get("observer", "minmax");
+  if (!a.has("scales")) q.observer = parse_observer(q.observer_name);
+  if (a.has("scales") && q.act.kv_cache)
+    fail(ErrorCode::kInvalidArgument, "--scales with --kv-cache: scales files hold the linear-layer inputs only "
+         "(sasq-train does not train KV-cache scales)");
   const std::string exec = a.get("exec", "fake");
   if (exec != "fake" && exec != "int") fail(ErrorCode::kInvalidArgument, "--exec '", exec, "' is not fake or int");
   q.integer = exec == "int";
@@ -235,7 +249,9 @@ std::unique_ptr<Prepared> prepare(const Weights& w, const RopeTable& rope, const
                                   const std::vector<std::vector<int>>& calib) {
   auto p = std::make_unique<Prepared>();
   p->qm = quantize_weights(w, q.w);
-  if (q.act.mode == ActMode::kStatic) {
+  if (q.act.mode == ActMode::kStatic && !q.scales_file.empty()) {
+    p->params = q.scales;
+  } else if (q.act.mode == ActMode::kStatic) {
     const auto t0 = std::chrono::steady_clock::now();
     p->params = calibrate(p->qm.model, rope, calib, q.observer, q.act.bits);
     p->calib_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -253,6 +269,7 @@ PplResult run_ppl(const Prepared& p, const RopeTable& rope, const QuantSpec& q, 
 }
 
 struct Loaded {
+  std::string model_path;
   Weights weights;
   Tokenizer tok;
   RopeTable rope;
@@ -260,10 +277,35 @@ struct Loaded {
 
 Loaded load(const Args& a) {
   Loaded l;
-  l.weights = load_checkpoint(file_opt(a, "model", "stories260K/stories260K.bin"));
+  l.model_path = file_opt(a, "model", "stories260K/stories260K.bin");
+  l.weights = load_checkpoint(l.model_path);
   l.tok = Tokenizer::load(file_opt(a, "tokenizer", "stories260K/tok512.bin"), l.weights.config.vocab_size);
   l.rope = make_rope_table(l.weights.config.seq_len, l.weights.config.head_size());
   return l;
+}
+
+/// Static parameters from the scales file of q.scales_file (written by sasq-train), checked with
+/// train::check_scales against what this run needs: the fingerprint of the checkpoint file, its
+/// layer count, q.act.bits and its grid, and every quantized (layer, site). Throws naming the file
+/// and the first mismatch; per-channel files are refused (llama::FakeQuantExec and IntegerExec take
+/// one scale per site).
+void load_scales_params(const Loaded& l, QuantSpec& q) {
+  namespace train = sasq::train;
+  const train::ScalesFile f = train::load_scales(q.scales_file);
+  train::ScalesExpectation e;
+  e.model = train::fingerprint_file(l.model_path);
+  e.config = l.weights.config;
+  e.bits = q.act.bits;
+  e.full_range = with_act_grid(q.act.bits, [](auto g) { return decltype(g)::kQmin == -decltype(g)::kQmax - 1; });
+  for (int layer = 0; layer < e.config.n_layers; ++layer)
+    for (int s = 0; s < kNumSites; ++s)
+      if (q.act.quantizes(static_cast<Site>(s))) e.sites.emplace_back(layer, static_cast<Site>(s));
+  train::check_scales(f, e, q.scales_file);
+  if (f.granularity != train::Granularity::kPerTensor)
+    fail(ErrorCode::kInvalidArgument, q.scales_file, ": ", train::granularity_name(f.granularity),
+         " scales are not supported by sasq-llama (static quantization here is per tensor); train with "
+         "sasq-train --granularity per_tensor");
+  q.scales = train::to_site_params(f);
 }
 
 int threads_of(const Args& a) {
@@ -274,12 +316,13 @@ int threads_of(const Args& a) {
 
 int cmd_generate(const Args& a) {
   Loaded l = load(a);
-  const QuantSpec q = parse_quant(a);
+  QuantSpec q = parse_quant(a);
+  if (!q.scales_file.empty()) load_scales_params(l, q);
   const long steps = std::min<long>(a.num("steps", 256), l.weights.config.seq_len);
   if (steps < 1) fail(ErrorCode::kInvalidArgument, "--steps ", steps, " < 1");
   const std::vector<int> prompt = l.tok.encode(a.get("prompt", ""), true);
   std::vector<std::vector<int>> calib;
-  if (q.act.mode == ActMode::kStatic) calib = load_data(a, l.tok, l.weights.config).calib;
+  if (q.act.mode == ActMode::kStatic && q.scales_file.empty()) calib = load_data(a, l.tok, l.weights.config).calib;
   const auto p = prepare(l.weights, l.rope, q, calib);
   const SiteParams* sp = q.act.mode == ActMode::kStatic ? &p->params : nullptr;
   std::vector<int> out;
@@ -294,6 +337,15 @@ int cmd_generate(const Args& a) {
   return 0;
 }
 
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (const char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) out += c;
+  }
+  return out;
+}
+
 std::string json_result(const Args& a, const QuantSpec& q, const Data& d, const PplResult& r, const Prepared& p) {
   std::ostringstream os;
   os.precision(12);
@@ -304,15 +356,18 @@ std::string json_result(const Args& a, const QuantSpec& q, const Data& d, const 
      << (q.w.mse_clip ? "mse" : "rtn") << "\", \"abits\": " << q.act.bits << ", \"act\": \""
      << (q.act.mode == ActMode::kStatic ? "static" : q.act.mode == ActMode::kDynamicPerToken ? "dynamic" : "none")
      << "\", \"observer\": \"" << q.observer_name << "\", \"kv_cache\": " << (q.act.kv_cache ? "true" : "false")
-     << ", \"exec\": \"" << (q.integer ? "int" : q.act.enabled() ? "fake" : "fp32") << "\", \"calib_sequences\": "
-     << (q.act.mode == ActMode::kStatic ? d.calib.size() : 0) << ", \"calib_seconds\": " << p.calib_seconds
+     << ", \"exec\": \"" << (q.integer ? "int" : q.act.enabled() ? "fake" : "fp32") << "\"";
+  if (!q.scales_file.empty()) os << ", \"scales\": \"" << json_escape(q.scales_file) << "\"";
+  os << ", \"calib_sequences\": "
+     << (q.act.mode == ActMode::kStatic && q.scales_file.empty() ? d.calib.size() : 0) << ", \"calib_seconds\": " << p.calib_seconds
      << ", \"threads\": " << threads_of(a) << "}";
   return os.str();
 }
 
 int cmd_ppl(const Args& a) {
   Loaded l = load(a);
-  const QuantSpec q = parse_quant(a);
+  QuantSpec q = parse_quant(a);
+  if (!q.scales_file.empty()) load_scales_params(l, q);
   const Data d = load_data(a, l.tok, l.weights.config);
   const auto p = prepare(l.weights, l.rope, q, d.calib);
   Progress bar("ppl");
@@ -438,6 +493,8 @@ int main(int argc, char** argv) {
     }
     if (a.command == "generate") return cmd_generate(a);
     if (a.command == "ppl") return cmd_ppl(a);
+    if ((a.command == "stats" || a.command == "baselines") && a.has("scales"))
+      fail(ErrorCode::kInvalidArgument, "--scales applies to ppl and generate only");
     if (a.command == "stats") return cmd_stats(a);
     if (a.command == "baselines") return cmd_baselines(a);
     std::fprintf(stderr, "sasq-llama: unknown command '%s'\n%s", a.command.c_str(), kUsage);

@@ -1,8 +1,10 @@
 // The minimal LLaMA on the real stories260K checkpoint, tok512.bin, the 32k tokenizer and the
 // TinyStories text in SASQ_DATA_DIR: known token ids, round trips, the llama2.c greedy sample,
-// perplexity against the scalar run.c oracle, and fake-quant vs integer agreement.
+// perplexity against the scalar run.c oracle, fake-quant vs integer agreement, and sasq-llama ppl
+// --scales with a scales file written from calibration (equal to static mean-abs-max; mismatches refused).
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -14,6 +16,8 @@
 #include "llama/quantized.hpp"
 #include "llama/tokenizer.hpp"
 #include "reference_forward.hpp"
+#include "train/scales_file.hpp"
+#include "train/trainer.hpp"
 
 using namespace sasq::llama;
 
@@ -130,4 +134,115 @@ TEST_CASE("batched perplexity equals the scalar run.c oracle; fake-quant equals 
   CHECK(fake.nll_sum == integer.nll_sum);
   CHECK(fake.ppl() > r.ppl());
   CHECK(fake.ppl() < 1.1 * r.ppl());
+}
+
+#ifdef SASQ_LLAMA_EXE
+namespace {
+
+struct Run {
+  int status = -1;
+  std::string output;  ///< stdout and stderr
+};
+
+Run run_command(const std::string& cmd) {
+  Run r;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  r.status = pclose(p);
+  return r;
+}
+
+/// The value text of "key" in sasq-llama's one-line JSON.
+std::string json_field(const std::string& json, const std::string& key) {
+  const std::string k = "\"" + key + "\": ";
+  const std::size_t b = json.find(k);
+  if (b == std::string::npos) return "<missing " + key + ">";
+  const std::size_t e = json.find_first_of(",}", b + k.size());
+  return json.substr(b + k.size(), e - b - k.size());
+}
+
+}  // namespace
+#endif
+
+TEST_CASE("sasq-llama ppl --scales: a calibrated scales file equals static mean-abs-max; mismatches are refused") {
+  if (!have({kModel, kTok, kStories})) return;
+#ifndef SASQ_LLAMA_EXE
+  MESSAGE("skipped: sasq-llama is not built (SASQ_BUILD_EXAMPLES=OFF)");
+#else
+  const std::string exe = SASQ_LLAMA_EXE;
+  if (!have({exe})) return;
+  const Weights w = load_checkpoint(kModel);
+  const Tokenizer tok = Tokenizer::load(kTok, 512);
+  const RopeTable rope = make_rope_table(w.config.seq_len, w.config.head_size());
+  const auto stories = split_stories(slurp(kStories));
+  constexpr int kCalib = 8;  // sasq-llama --calib-sequences 8: stories 501-508
+  const auto calib = story_sequences(tok, stories, 501, 500 + kCalib, w.config.seq_len);
+  WeightQuantConfig wc;
+  wc.bits = 8;
+  const QuantizedModel qm = quantize_weights(w, wc);
+
+  // No training: the initial scales of sasq-train are the mean-abs-max calibration.
+  sasq::train::QuantConfig q;
+  q.bits = 8;
+  const std::string fingerprint = sasq::train::fingerprint_file(kModel);
+  const sasq::train::ScalesFile f = sasq::train::calibrate_scales(qm.model, q, calib, fingerprint);
+  const SiteParams from_file = sasq::train::to_site_params(f);
+  const SiteParams mam = calibrate(qm.model, rope, calib, ObserverKind::kMeanAbsMax, 8);
+  for (int l = 0; l < w.config.n_layers; ++l)
+    for (int s = 0; s < kNumLinearSites; ++s) CHECK(from_file[l][s].scale == mam[l][s].scale);
+
+  const std::string dir = std::string(SASQ_TEST_TMP_DIR);
+  const std::string good = dir + "/llama_data_test_w8a8.scales";
+  sasq::train::save_scales(good, f);
+  sasq::train::ScalesFile bits4 = f;
+  bits4.bits = 4;
+  const std::string bad_bits = dir + "/llama_data_test_bits4.scales";
+  sasq::train::save_scales(bad_bits, bits4);
+  sasq::train::ScalesFile other = f;
+  other.model = "fnv1a64:0123456789abcdef";
+  const std::string bad_model = dir + "/llama_data_test_other_model.scales";
+  sasq::train::save_scales(bad_model, other);
+  sasq::train::ScalesFile channels = f;
+  channels.granularity = sasq::train::Granularity::kPerChannel;
+  for (auto& s : channels.sites) s.scale.assign(sasq::train::site_channels(w.config, s.site), s.scale[0]);
+  const std::string per_channel = dir + "/llama_data_test_per_channel.scales";
+  sasq::train::save_scales(per_channel, channels);
+
+  const std::string base = "\"" + exe + "\" ppl --json --model \"" + kModel + "\" --tokenizer \"" + kTok +
+                           "\" --text \"" + kStories + "\" --max-tokens 3000 --calib-sequences " +
+                           std::to_string(kCalib) + " --wbits 8 --abits 8 --act static";
+  for (const char* exec : {"fake", "int"}) {
+    CAPTURE(exec);
+    const Run calibrated = run_command(base + " --observer meanabsmax --exec " + exec);
+    const Run from_scales = run_command(base + " --scales \"" + good + "\" --exec " + exec);
+    REQUIRE(calibrated.status == 0);
+    REQUIRE(from_scales.status == 0);
+    CAPTURE(calibrated.output);
+    CAPTURE(from_scales.output);
+    CHECK(json_field(from_scales.output, "nll_sum") == json_field(calibrated.output, "nll_sum"));
+    CHECK(json_field(from_scales.output, "ppl") == json_field(calibrated.output, "ppl"));
+    CHECK(json_field(from_scales.output, "tokens") == "3000");
+    CHECK(json_field(from_scales.output, "observer") == "\"file\"");
+  }
+
+  const Run wrong_abits = run_command(base + " --scales \"" + good + "\" --abits 4");
+  CHECK(wrong_abits.status != 0);
+  CHECK(wrong_abits.output.find("scales are for 8-bit activations, requested 4 bits") != std::string::npos);
+  const Run wrong_bits = run_command(base + " --scales \"" + bad_bits + "\"");
+  CHECK(wrong_bits.status != 0);
+  CHECK(wrong_bits.output.find("scales are for 4-bit activations, requested 8 bits") != std::string::npos);
+  const Run wrong_model = run_command(base + " --scales \"" + bad_model + "\" --exec int");
+  CHECK(wrong_model.status != 0);
+  CHECK(wrong_model.output.find("scales were trained for model fnv1a64:0123456789abcdef, but the model loaded is " +
+                                fingerprint) != std::string::npos);
+  const Run kv = run_command(base + " --scales \"" + good + "\" --kv-cache");
+  CHECK(kv.status != 0);
+  CHECK(kv.output.find("--kv-cache") != std::string::npos);
+  const Run channel = run_command(base + " --scales \"" + per_channel + "\"");
+  CHECK(channel.status != 0);
+  CHECK(channel.output.find("per_channel scales are not supported") != std::string::npos);
+#endif
 }
