@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sasq's build, tests, benchmarks and plots need (only those missing).
 set -euo pipefail
-pkgs=(cmake ninja-build g++ clang ccache libeigen3-dev doctest-dev libbenchmark-dev libdnnl-dev
+pkgs=(cmake ninja-build g++ clang libclang-rt-14-dev ccache libeigen3-dev doctest-dev libbenchmark-dev libdnnl-dev
       libopenblas-dev python3-matplotlib)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -222,13 +222,14 @@ class Runner {
           training_names.push_back(variant + " / " + b.name + " / " + m.name);
         }
         const llama::SiteParams* sp = ac.mode == ActMode::kStatic ? &params : nullptr;
-        auto fake = [&] { return with_online_rotation(llama::FakeQuantExec(ac, sp, &qm), tm.down); };
+        const Rotation* down = tm.down ? &*tm.down : nullptr;
+        auto fake = [&] { return llama::with_online_rotation(llama::FakeQuantExec(ac, sp, &qm), down); };
         r.ppl_ts = ppl(qm.model, t_.ts_eval, fake);
         r.ppl_wiki = ppl(qm.model, t_.wiki_eval, fake);
         if (r.is_static) {
           // True-integer path (sasq::gemm) on the first stories: speed, and agreement with fake quant.
           const llama::PackedModel& pm = packed.at(m.transform);
-          auto integer = [&] { return with_online_rotation(llama::IntegerExec(pm, ac, sp), tm.down); };
+          auto integer = [&] { return llama::with_online_rotation(llama::IntegerExec(pm, ac, sp), down); };
           const llama::PplResult ri = llama::evaluate_ppl(qm.model, rope_, t_.int_eval, o_.threads, integer);
           const double pf = ppl(qm.model, t_.int_eval, fake);
           r.int_tokens_per_s = static_cast<double>(ri.tokens) / ri.seconds;
@@ -242,15 +243,13 @@ class Runner {
 
  private:
   llama::SiteParams calibrate(const llama::Weights& w, const TransformedModel& tm, ObserverKind kind, int bits) const {
-    auto ex = with_online_rotation(llama::CalibrationExec(w.config, kind), tm.down);
-    for (const auto& s : t_.ts_calib)
-      llama::forward(w, rope_, Span<const int>(s).subspan(0, s.size() - 1), 0, nullptr, ex);
-    return ex.inner.params(bits);
+    return llama::calibrate(w, rope_, t_.ts_calib, kind, bits, tm.down ? &*tm.down : nullptr);
   }
 
   train::TrainResult train(const llama::Weights& w, const TransformedModel& tm, int bits, const std::string& label) const {
     train::QuantConfig q;
     q.bits = bits;
+    q.down_rotation = tm.down ? &*tm.down : nullptr;
     train::TrainOptions to;
     to.steps = o_.train_steps;
     to.threads = o_.threads;

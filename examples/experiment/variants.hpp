@@ -140,23 +140,4 @@ inline TransformedModel apply_transform(const Weights& base, Transform t, const 
   return out;
 }
 
-/// Execution policy wrapper: applies the online rotation R4 to down_proj inputs, then delegates.
-template <class Inner>
-struct OnlineRotationExec {
-  Inner inner;
-  const Rotation* down = nullptr;
-  void on_site(int layer, Site s, Matrix& x) {
-    if (down && s == Site::kDownIn) apply_rotation(*down, MatrixView<float>(x.data(), x.rows(), x.cols()));
-    inner.on_site(layer, s, x);
-  }
-  void linear(int layer, llama::Proj p, const Matrix& x, const Matrix& w, Matrix& y) {
-    inner.linear(layer, p, x, w, y);
-  }
-};
-
-template <class Inner>
-OnlineRotationExec<Inner> with_online_rotation(Inner inner, const std::optional<Rotation>& down) {
-  return {std::move(inner), down ? &*down : nullptr};
-}
-
 }  // namespace sasq::experiment

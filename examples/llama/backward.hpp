@@ -162,6 +162,7 @@ void backward(const ModelView<T>& m, const std::vector<SiteQuantizer<T>>& sites,
     // FFN: x_out = x_mid + fq(h) W2ᵀ.
     dq_in.noalias() = dx * w.w2;
     fake_quant_backward(lt.h, sites[s0 + 3], dq_in, dh, grads.scale[s0 + 3]);
+    if (m.down_rotation.size() != 0) dh = (dh * m.down_rotation.transpose()).eval();  // h_rot = h R
     swiglu_backward(lt.gate, lt.up, dh, dgate, dup);
     dq_in.noalias() = dgate * w.w1;
     dq_in.noalias() += dup * w.w3;

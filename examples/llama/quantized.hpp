@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "llama/model.hpp"
+#include "llama/online_rotation.hpp"
 #include "llama/weights.hpp"
 #include "sasq/core/span.hpp"
 #include "sasq/core/status.hpp"
@@ -313,15 +314,17 @@ class CalibrationExec {
 
 /// Runs the (weight-quantized) model in float over the calibration sequences in order, one
 /// observer batch per sequence and site (inputs = all tokens but the last, as evaluated), and returns the static site parameters for `bits`.
+/// `down`: the online down_proj rotation of a rotated model (applied before observing), or null.
 inline SiteParams calibrate(const Weights& w, const RopeTable& rope,
-                            const std::vector<std::vector<int>>& sequences, ObserverKind kind, int bits) {
+                            const std::vector<std::vector<int>>& sequences, ObserverKind kind, int bits,
+                            const Rotation* down = nullptr) {
   SASQ_REQUIRE(!sequences.empty(), "no calibration sequences");
-  CalibrationExec exec(w.config, kind);
+  auto exec = with_online_rotation(CalibrationExec(w.config, kind), down);
   for (const auto& s : sequences) {
     SASQ_REQUIRE(s.size() >= 2, "calibration sequence of ", s.size(), " tokens (need >= 2)");
     forward(w, rope, Span<const int>(s).subspan(0, s.size() - 1), 0, nullptr, exec);
   }
-  return exec.params(bits);
+  return exec.inner.params(bits);
 }
 
 }  // namespace sasq::llama

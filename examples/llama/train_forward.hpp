@@ -20,6 +20,7 @@
 #include "sasq/core/span.hpp"
 #include "sasq/core/status.hpp"
 #include "sasq/quant/rounding.hpp"
+#include "sasq/transform/rotation.hpp"
 
 namespace sasq::llama::grad {
 
@@ -65,18 +66,28 @@ struct ModelView {
   const T* rms_final = nullptr;  ///< [dim]
   ConstMatrixMap<T> classifier{nullptr, 0, 0};  ///< [vocab][dim]
   T eps = T(1e-5);
+  /// Online rotation R of a rotated model's down_proj inputs (h <- h R before quantization,
+  /// QuaRot's R4), [hidden][hidden]; empty = none. Backward applies Rᵀ.
+  RowMatrix<T> down_rotation;
 };
 
-/// Float views of a loaded (possibly weight-quantized) model; `w` must outlive the view.
-inline ModelView<float> view_of(const Weights& w) {
+/// Float views of a loaded (possibly weight-quantized) model; `w` must outlive the view. `down`:
+/// the online down_proj rotation of a rotated model (copied densely), or null.
+inline ModelView<float> view_of(const Weights& w, const Rotation* down = nullptr) {
   const Config& c = w.config;
   using Map = ConstMatrixMap<float>;
   auto map = [](const Matrix& m) { return Map(m.data(), m.rows(), m.cols()); };
   ModelView<float> m{Shape{c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size},
-                     w.token_embedding.data(), {}, w.rms_final.data(), map(w.classifier()), kRmsNormEps};
+                     w.token_embedding.data(), {}, w.rms_final.data(), map(w.classifier()), kRmsNormEps, {}};
   for (const LayerWeights& L : w.layers)
     m.layers.push_back({L.rms_att.data(), map(L.wq), map(L.wk), map(L.wv), map(L.wo), L.rms_ffn.data(),
                         map(L.w1), map(L.w2), map(L.w3)});
+  if (down) {
+    SASQ_REQUIRE(static_cast<int>(down->size()) == c.hidden_dim, "down_proj rotation of order ", down->size(),
+                 " for hidden_dim ", c.hidden_dim);
+    const std::vector<float> r = down->dense();
+    m.down_rotation = Eigen::Map<const RowMatrix<float>>(r.data(), c.hidden_dim, c.hidden_dim);
+  }
   return m;
 }
 
@@ -316,6 +327,7 @@ T forward(const ModelView<T>& m, const std::vector<SiteQuantizer<T>>& sites, Spa
         lt.h(t, j) = g * (T(1) / (T(1) + std::exp(-g))) * lt.up(t, j);
       }
     }
+    if (m.down_rotation.size() != 0) lt.h = (lt.h * m.down_rotation).eval();
     quant(s0 + 3, lt.h, lt.hq);
     x.noalias() += lt.hq * w.w2.transpose();
   }

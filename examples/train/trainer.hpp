@@ -23,6 +23,7 @@
 
 #include "llama/backward.hpp"
 #include "llama/model.hpp"
+#include "llama/online_rotation.hpp"
 #include "llama/ops.hpp"
 #include "llama/perplexity.hpp"
 #include "llama/quantized.hpp"
@@ -48,6 +49,9 @@ struct QuantConfig {
   /// Quantized sites in every layer (linear-input sites only: the KV-cache sites are not trained).
   std::vector<llama::Site> sites = {llama::Site::kAttnIn, llama::Site::kOprojIn, llama::Site::kFfnIn,
                                     llama::Site::kDownIn};
+  /// Online rotation of down_proj inputs of a rotated model (QuaRot R4), applied before the
+  /// kDownIn quantizer in calibration, training and evaluation; null = none. Must outlive its use.
+  const Rotation* down_rotation = nullptr;
   /// The activation grid of llama::FakeQuantExec (llama::with_act_grid), so that trained scales
   /// mean the same thing at evaluation.
   int qmax() const { return llama::with_act_grid(bits, [](auto g) { return decltype(g)::kQmax; }); }
@@ -190,10 +194,13 @@ struct ChannelCalibrationExec {
 template <class Obs>
 std::vector<std::vector<float>> calibrate_channels(const llama::Weights& w, const llama::RopeTable& rope,
                                                    const std::vector<std::vector<int>>& seqs, int bits,
-                                                   const Obs& proto) {
-  ChannelCalibrationExec<Obs> exec{std::vector<ChannelwiseObserver<Obs>>(
-      static_cast<std::size_t>(w.config.n_layers * llama::kNumLinearSites), ChannelwiseObserver<Obs>(proto))};
-  for (const auto& s : seqs) llama::forward(w, rope, Span<const int>(s).subspan(0, s.size() - 1), 0, nullptr, exec);
+                                                   const Obs& proto, const Rotation* down) {
+  auto wrapped = llama::with_online_rotation(
+      ChannelCalibrationExec<Obs>{std::vector<ChannelwiseObserver<Obs>>(
+          static_cast<std::size_t>(w.config.n_layers * llama::kNumLinearSites), ChannelwiseObserver<Obs>(proto))},
+      down);
+  for (const auto& s : seqs) llama::forward(w, rope, Span<const int>(s).subspan(0, s.size() - 1), 0, nullptr, wrapped);
+  const ChannelCalibrationExec<Obs>& exec = wrapped.inner;
   std::vector<std::vector<float>> out(exec.observers.size());
   llama::with_act_grid(bits, [&](auto grid) {
     using G = decltype(grid);
@@ -257,16 +264,16 @@ inline ScalesFile calibrate_scales(const llama::Weights& w, const QuantConfig& q
   }
   const llama::RopeTable rope = llama::make_rope_table(w.config.seq_len, w.config.head_size());
   if (q.granularity == Granularity::kPerTensor) {
-    const llama::SiteParams p = llama::calibrate(w, rope, sequences, q.observer, q.bits);
+    const llama::SiteParams p = llama::calibrate(w, rope, sequences, q.observer, q.bits, q.down_rotation);
     for (SiteScales& s : f.sites) s.scale = {p[static_cast<std::size_t>(s.layer)][static_cast<std::size_t>(s.site)].scale};
   } else {
     std::vector<std::vector<float>> ch;
     switch (q.observer) {
-      case llama::ObserverKind::kMinMax: ch = detail::calibrate_channels(w, rope, sequences, q.bits, MinMaxObserver()); break;
-      case llama::ObserverKind::kMeanAbsMax: ch = detail::calibrate_channels(w, rope, sequences, q.bits, MeanAbsMaxObserver()); break;
-      case llama::ObserverKind::kEmaMinMax: ch = detail::calibrate_channels(w, rope, sequences, q.bits, EmaMinMaxObserver()); break;
-      case llama::ObserverKind::kPercentile: ch = detail::calibrate_channels(w, rope, sequences, q.bits, PercentileObserver()); break;
-      case llama::ObserverKind::kMse: ch = detail::calibrate_channels(w, rope, sequences, q.bits, MseObserver()); break;
+      case llama::ObserverKind::kMinMax: ch = detail::calibrate_channels(w, rope, sequences, q.bits, MinMaxObserver(), q.down_rotation); break;
+      case llama::ObserverKind::kMeanAbsMax: ch = detail::calibrate_channels(w, rope, sequences, q.bits, MeanAbsMaxObserver(), q.down_rotation); break;
+      case llama::ObserverKind::kEmaMinMax: ch = detail::calibrate_channels(w, rope, sequences, q.bits, EmaMinMaxObserver(), q.down_rotation); break;
+      case llama::ObserverKind::kPercentile: ch = detail::calibrate_channels(w, rope, sequences, q.bits, PercentileObserver(), q.down_rotation); break;
+      case llama::ObserverKind::kMse: ch = detail::calibrate_channels(w, rope, sequences, q.bits, MseObserver(), q.down_rotation); break;
     }
     for (SiteScales& s : f.sites) s.scale = ch[static_cast<std::size_t>(s.layer * llama::kNumLinearSites + static_cast<int>(s.site))];
   }
@@ -288,7 +295,7 @@ inline llama::SiteParams to_site_params(const ScalesFile& f) {
 /// forward, float), plus per-site clipping counts.
 inline EvalStats evaluate_nll(const llama::Weights& w, const QuantConfig& q, const ScalesFile& scales,
                               const std::vector<std::vector<int>>& sequences, int max_predictions, int threads) {
-  const llama::grad::ModelView<float> m = llama::grad::view_of(w);
+  const llama::grad::ModelView<float> m = llama::grad::view_of(w, q.down_rotation);
   const auto sites = make_quantizers(w.config, q, scales);
   std::vector<double> nll(sequences.size());
   std::vector<std::vector<std::int64_t>> clipped(sequences.size()), count(sequences.size());
@@ -365,7 +372,7 @@ inline TrainResult train_scales(const llama::Weights& w, const QuantConfig& q, c
     return f;
   };
 
-  const llama::grad::ModelView<float> m = llama::grad::view_of(w);
+  const llama::grad::ModelView<float> m = llama::grad::view_of(w, q.down_rotation);
   const int workers = std::max(1, o.threads);
   std::vector<llama::grad::Tape<float>> tapes(static_cast<std::size_t>(workers));
   std::vector<llama::grad::Gradients<float>> grads(static_cast<std::size_t>(workers));

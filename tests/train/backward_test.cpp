@@ -2,6 +2,8 @@
 // whole model (tiny random model; stories260K for a few tokens when the data is present).
 #include <doctest/doctest.h>
 
+#include "sasq/transform/rotation.hpp"
+
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -299,6 +301,18 @@ TEST_CASE("full-model scale and input gradients match finite differences (tiny r
       auto sites = tiny_sites(m, tok, qmax, per_channel, 0.7);
       check_model_gradients(m, model.embedding, sites, tok, 64, 1e-5);
     }
+  }
+  // Rotated model: the online down_proj rotation (h <- h R before the kDownIn quantizer) is
+  // differentiated as well (R orthogonal, random; backward applies Rᵀ).
+  {
+    auto m = model.view();
+    const sasq::Rotation r = sasq::Rotation::random_orthogonal(static_cast<std::size_t>(m.shape.hidden_dim), 5);
+    const std::vector<float> dense = r.dense();
+    m.down_rotation = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+                          dense.data(), m.shape.hidden_dim, m.shape.hidden_dim)
+                          .cast<double>();
+    auto sites = tiny_sites(m, tok, 7, false, 0.7);
+    check_model_gradients(m, model.embedding, sites, tok, 64, 1e-5);
   }
   // Unquantized model: pure backpropagation to the input.
   auto m = model.view();

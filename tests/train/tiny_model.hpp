@@ -84,7 +84,7 @@ struct ModelCopy {
     using Map = llama::grad::ConstMatrixMap<T>;
     const int d = shape.dim, h = shape.hidden_dim, kv = shape.kv_dim();
     llama::grad::ModelView<T> m{shape, embedding.data(), {}, rms_final.data(),
-                                Map(classifier.data(), shape.vocab_size, d), T(1e-5)};
+                                Map(classifier.data(), shape.vocab_size, d), T(1e-5), {}};
     for (const auto& L : layers)
       m.layers.push_back({L.rms_att.data(), Map(L.wq.data(), d, d), Map(L.wk.data(), kv, d),
                           Map(L.wv.data(), kv, d), Map(L.wo.data(), d, d), L.rms_ffn.data(),
