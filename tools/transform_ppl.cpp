@@ -1,7 +1,7 @@
 // Perplexity of stories260K under the outlier transforms (none, SmoothQuant, QuaRot, SmoothRot +
 // QuaRot) with RTN per-channel weights and dynamic per-token activations (fake quant, the LLaMA
 // example's FakeQuantExec), for docs/transforms.md. Not part of the CI build; build it with
-//   g++ -std=c++17 -O2 -pthread -I include -I examples -I tests/transform $(pkg-config --cflags eigen3)
+//   g++ -std=c++17 -O2 -pthread -I include -I examples $(pkg-config --cflags eigen3)
 //       tools/transform_ppl.cpp -o build/transform_ppl     (one command line)
 // Usage: transform_ppl <checkpoint.bin> <tokenizer.bin> <stories.txt> <calib_stories> <eval_first> <eval_last>
 // Calibration (per-channel abs-max for the smoothing factors) uses stories 1..calib_stories;
@@ -18,7 +18,7 @@
 #include "llama/perplexity.hpp"
 #include "llama/quantized.hpp"
 #include "llama/tokenizer.hpp"
-#include "llama_views.hpp"
+#include "llama/transform_views.hpp"
 #include "sasq/transform/llama_block.hpp"
 #include "sasq/transform/rotation.hpp"
 #include "sasq/transform/smoothing.hpp"
@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
     variants.push_back({"none", base, false});
     {
       Variant v{"smoothquant", base, false};
-      auto m = sasq::test::transform_views(v.weights);
+      auto m = sasq::llama::transform_views(v.weights);
       for (std::size_t l = 0; l < m.layers.size(); ++l) {
         sasq::smooth_attn_input(m.layers[l], stats.attn[l], kAlpha);
         sasq::smooth_ffn_input(m.layers[l], stats.ffn[l], kAlpha);
@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
     }
     for (bool smooth_down : {false, true}) {
       Variant v{smooth_down ? "smoothrot" : "quarot", base, true};
-      auto m = sasq::test::transform_views(v.weights);
+      auto m = sasq::llama::transform_views(v.weights);
       if (smooth_down) {
         for (std::size_t l = 0; l < m.layers.size(); ++l) sasq::smooth_down_input(m.layers[l], stats.down[l], kAlpha);
       }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "llama/model.hpp"
+#include "llama/transform_views.hpp"
 #include "llama/weights.hpp"
 #include "sasq/core/matrix_view.hpp"
 #include "sasq/core/span.hpp"
@@ -21,25 +22,6 @@ namespace sasq::experiment {
 using llama::Matrix;
 using llama::Site;
 using llama::Weights;
-
-inline MatrixView<float> view_of(Matrix& m) {
-  return {m.data(), static_cast<std::ptrdiff_t>(m.rows()), static_cast<std::ptrdiff_t>(m.cols())};
-}
-inline Span<float> span_of(llama::Vector& v) { return {v.data(), static_cast<std::size_t>(v.size())}; }
-
-/// sasq/transform views of every tensor a transform touches. Unties a shared classifier first
-/// (wcls = copy of the embedding), since the residual rotation treats the two differently.
-inline LlamaModelViews transform_views(Weights& w) {
-  if (w.config.shared_classifier) {
-    w.wcls = w.token_embedding;
-    w.config.shared_classifier = false;
-  }
-  LlamaModelViews m{view_of(w.token_embedding), {}, span_of(w.rms_final), view_of(w.wcls)};
-  for (auto& l : w.layers)
-    m.layers.push_back({span_of(l.rms_att), view_of(l.wq), view_of(l.wk), view_of(l.wv), view_of(l.wo),
-                        span_of(l.rms_ffn), view_of(l.w1), view_of(l.w3), view_of(l.w2), w.config.head_size()});
-  return m;
-}
 
 /// One injected outlier channel: RMSNorm weight × factor, matching weight columns ÷ factor.
 struct OutlierChannel {
@@ -120,7 +102,7 @@ inline TransformedModel apply_transform(const Weights& base, Transform t, const 
   TransformedModel out{base, std::nullopt};
   if (t == Transform::kNone) return out;
   const AbsMaxExec stats = collect_absmax(base, rope, calib);
-  LlamaModelViews views = transform_views(out.weights);
+  LlamaModelViews views = llama::transform_views(out.weights);
   const auto n_layers = views.layers.size();
   if (t == Transform::kSmoothQuant) {
     for (std::size_t l = 0; l < n_layers; ++l) {

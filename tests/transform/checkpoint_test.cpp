@@ -8,7 +8,7 @@
 
 #include "llama/checkpoint.hpp"
 #include "llama/model.hpp"
-#include "llama_views.hpp"
+#include "llama/transform_views.hpp"
 #include "sasq/transform/llama_block.hpp"
 #include "sasq/transform/rotation.hpp"
 #include "sasq/transform/smoothing.hpp"
@@ -63,7 +63,7 @@ TEST_CASE("stories260K: SmoothQuant, QuaRot and SmoothRot + QuaRot keep the logi
 
   SUBCASE("SmoothQuant at q/k/v and gate/up inputs") {
     sasq::llama::Weights w = original;
-    auto m = sasq::test::transform_views(w);
+    auto m = sasq::llama::transform_views(w);
     for (std::size_t l = 0; l < m.layers.size(); ++l) {
       sasq::smooth_attn_input(m.layers[l], calib.attn_absmax[l], 0.5f);
       sasq::smooth_ffn_input(m.layers[l], calib.ffn_absmax[l], 0.5f);
@@ -74,7 +74,7 @@ TEST_CASE("stories260K: SmoothQuant, QuaRot and SmoothRot + QuaRot keep the logi
   SUBCASE("QuaRot (172 uses the seeded orthogonal fallback) and SmoothRot + QuaRot") {
     for (bool smooth_down : {false, true}) {
       sasq::llama::Weights w = original;
-      auto m = sasq::test::transform_views(w);
+      auto m = sasq::llama::transform_views(w);
       if (smooth_down) {
         for (std::size_t l = 0; l < m.layers.size(); ++l) {
           sasq::smooth_down_input(m.layers[l], calib.down_absmax[l], 0.5f);
