@@ -47,7 +47,7 @@ struct Options {
   int wiki_windows = 64;      ///< WikiText-2 test windows of 512 tokens scored (0 = all)
   int eval_stories = 500;     ///< TinyStories stories 1..N evaluated
   int calib_sequences = 128;  ///< calibration stories (from 501..950)
-  int int_stories = 32;       ///< stories timed on the true-integer path
+  int int_stories = 16;       ///< stories timed on the true-integer path
   int train_steps = 120;
   bool stress = true;
 };
@@ -289,6 +289,14 @@ std::string fmt(double v, int prec) {
   return b;
 }
 
+/// Perplexity: 4 decimals, or 4 significant digits in scientific notation once it has collapsed.
+std::string fmt_ppl(double v) {
+  if (std::isnan(v)) return "";
+  char b[64];
+  std::snprintf(b, sizeof b, v < 1e4 ? "%.4f" : "%.3e", v);
+  return b;
+}
+
 std::string pct(double v, double ref) {
   char b[64];
   std::snprintf(b, sizeof b, "%+.2f%%", 100.0 * (v / ref - 1.0));
@@ -319,8 +327,8 @@ void write_outputs(const Options& o, const std::vector<Row>& rows, const std::ve
     const Row& f = *fp32[r.variant];
     const bool sasq = r.method.rfind("SASQ", 0) == 0;
     const std::string b = sasq ? "**" : "";
-    md << "| " << r.variant << " | " << r.bits << " | " << b << r.method << b << " | " << b << fmt(r.ppl_ts, 4) << b
-       << " | " << pct(r.ppl_ts, f.ppl_ts) << " | " << b << fmt(r.ppl_wiki, 3) << b << " | "
+    md << "| " << r.variant << " | " << r.bits << " | " << b << r.method << b << " | " << b << fmt_ppl(r.ppl_ts) << b
+       << " | " << pct(r.ppl_ts, f.ppl_ts) << " | " << b << fmt_ppl(r.ppl_wiki) << b << " | "
        << pct(r.ppl_wiki, f.ppl_wiki) << " | " << fmt(r.int_tokens_per_s, 0) << " | " << fmt(r.train_s, 1) << " |\n";
   }
   md << "\nTotal wall time " << fmt(total_s, 0) << " s, " << o.threads << " threads"
