@@ -13,6 +13,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "experiment/variants.hpp"
@@ -192,6 +193,7 @@ class Runner {
       report(r);
       rows.push_back(r);
     }
+    calibrations_.clear();  // keyed by the address of this variant's transformed models
     std::map<Transform, TransformedModel> transformed;
     for (const Method& m : kMethods)
       if (!transformed.count(m.transform))
@@ -212,7 +214,7 @@ class Runner {
         ActQuantConfig ac{b.abits, m.act == Act::kDynamic ? ActMode::kDynamicPerToken : ActMode::kStatic, false};
         llama::SiteParams params;
         if (m.act == Act::kStatic) {
-          params = calibrate(qm.model, tm, m.observer, b.abits);
+          params = calibrate(qm.model, tm, m.observer, b);
         } else if (m.act == Act::kSasq) {
           const auto t0 = Clock::now();
           train::TrainResult tr = train(qm.model, tm, b.abits, variant + " " + b.name + " " + m.name);
@@ -242,8 +244,16 @@ class Runner {
   }
 
  private:
-  llama::SiteParams calibrate(const llama::Weights& w, const TransformedModel& tm, ObserverKind kind, int bits) const {
-    return llama::calibrate(w, rope_, t_.ts_calib, kind, bits, tm.down ? &*tm.down : nullptr);
+  /// Static parameters from a calibration pass, shared by the bit configurations that quantize the
+  /// weights the same way (W8A8 and W8A4 see the same activations; so do W4A8 and W4A4).
+  llama::SiteParams calibrate(const llama::Weights& w, const TransformedModel& tm, ObserverKind kind,
+                              const BitConfig& b) {
+    const auto key = std::make_tuple(&tm, kind, b.wbits, b.wgroup);
+    auto it = calibrations_.find(key);
+    if (it == calibrations_.end())
+      it = calibrations_.emplace(key, llama::observe_calibration(w, rope_, t_.ts_calib, kind, tm.down ? &*tm.down : nullptr))
+               .first;
+    return it->second.params(b.abits);
   }
 
   train::TrainResult train(const llama::Weights& w, const TransformedModel& tm, int bits, const std::string& label) const {
@@ -278,6 +288,7 @@ class Runner {
   llama::RopeTable rope_;
   const Texts& t_;
   Clock::time_point start_ = Clock::now();
+  std::map<std::tuple<const TransformedModel*, ObserverKind, int, int>, llama::CalibrationExec> calibrations_;
 };
 
 // ---- output ------------------------------------------------------------------------------------

@@ -313,18 +313,26 @@ class CalibrationExec {
 };
 
 /// Runs the (weight-quantized) model in float over the calibration sequences in order, one
-/// observer batch per sequence and site (inputs = all tokens but the last, as evaluated), and returns the static site parameters for `bits`.
+/// observer batch per sequence and site (inputs = all tokens but the last, as evaluated), and returns
+/// the observers; params(bits) gives the static site parameters for any activation bit width.
 /// `down`: the online down_proj rotation of a rotated model (applied before observing), or null.
-inline SiteParams calibrate(const Weights& w, const RopeTable& rope,
-                            const std::vector<std::vector<int>>& sequences, ObserverKind kind, int bits,
-                            const Rotation* down = nullptr) {
+inline CalibrationExec observe_calibration(const Weights& w, const RopeTable& rope,
+                                           const std::vector<std::vector<int>>& sequences, ObserverKind kind,
+                                           const Rotation* down = nullptr) {
   SASQ_REQUIRE(!sequences.empty(), "no calibration sequences");
   auto exec = with_online_rotation(CalibrationExec(w.config, kind), down);
   for (const auto& s : sequences) {
     SASQ_REQUIRE(s.size() >= 2, "calibration sequence of ", s.size(), " tokens (need >= 2)");
     forward(w, rope, Span<const int>(s).subspan(0, s.size() - 1), 0, nullptr, exec);
   }
-  return exec.inner.params(bits);
+  return std::move(exec.inner);
+}
+
+/// observe_calibration(...).params(bits).
+inline SiteParams calibrate(const Weights& w, const RopeTable& rope,
+                            const std::vector<std::vector<int>>& sequences, ObserverKind kind, int bits,
+                            const Rotation* down = nullptr) {
+  return observe_calibration(w, rope, sequences, kind, down).params(bits);
 }
 
 }  // namespace sasq::llama
