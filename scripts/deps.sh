@@ -2,6 +2,7 @@
 # Installs the Debian packages sasq's build, tests, benchmarks and plots need (only those missing).
 set -euo pipefail
 pkgs=(cmake ninja-build g++ clang libclang-rt-14-dev ccache libeigen3-dev doctest-dev libbenchmark-dev libdnnl-dev
+      ocl-icd-opencl-dev opencl-headers libcli11-dev nlohmann-json3-dev
       libopenblas-dev python3-matplotlib)
 missing=()
 for p in "${pkgs[@]}"; do
