@@ -1,7 +1,12 @@
 // ThreadPool: a small reusable pool; run(n, fn) calls fn(0..n-1) on n threads (the caller is thread 0).
+// Workers spin for up to kSpinMicros after a task before sleeping, so back-to-back runs (the layers
+// of one decode step) skip the futex wake-up; a run() from inside one of the pool's own tasks executes
+// inline on the calling thread instead of waiting for workers that are busy running its parent.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -12,10 +17,13 @@
 
 namespace sasq::cpu {
 
-/// Persistent workers woken per run(); calls from several threads are serialized. fn must not call
-/// run() on the same pool (no nesting). The first exception thrown by fn is rethrown by run().
+/// Persistent workers woken per run(); runs from several outside threads are serialized. The first
+/// exception thrown by fn is rethrown by run() after every index has run.
 class ThreadPool {
  public:
+  /// How long an idle worker (and a caller waiting for its workers) polls before blocking.
+  static constexpr int kSpinMicros = 100;
+
   explicit ThreadPool(int workers) {
     for (int i = 0; i < workers; ++i) threads_.emplace_back([this, i] { worker(i + 1); });
   }
@@ -33,11 +41,15 @@ class ThreadPool {
   /// Threads a run() can use: workers + the caller.
   int max_threads() const { return static_cast<int>(threads_.size()) + 1; }
 
-  /// Calls fn(t) for t in [0, n), n clamped to [1, max_threads()], and waits for all of them.
+  /// True when the calling thread is running a task of this pool (a nested run() executes inline).
+  bool in_task() const { return current() == this; }
+
+  /// Calls fn(t) for t in [0, n), n clamped to [1, max_threads()], and waits for all of them. Called
+  /// from inside one of this pool's tasks, it runs every index inline on the calling thread.
   void run(int n, const std::function<void(int)>& fn) {
     n = std::clamp(n, 1, max_threads());
-    if (n == 1) {
-      fn(0);
+    if (n == 1 || in_task()) {
+      run_inline(n, fn);
       return;
     }
     std::lock_guard<std::mutex> serial(run_mutex_);
@@ -45,19 +57,15 @@ class ThreadPool {
       std::lock_guard<std::mutex> lock(mutex_);
       fn_ = &fn;
       active_ = n;
-      pending_ = n - 1;
+      pending_.store(n - 1, std::memory_order_relaxed);
       error_ = nullptr;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
-    std::exception_ptr mine;
-    try {
-      fn(0);
-    } catch (...) {
-      mine = std::current_exception();
-    }
+    std::exception_ptr mine = call(fn, 0);
+    spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; });
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
+    done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
     fn_ = nullptr;
     if (!mine) mine = error_;
     lock.unlock();
@@ -71,25 +79,70 @@ class ThreadPool {
   }
 
  private:
+  /// The pool whose task the calling thread is running (nullptr outside any task).
+  static const ThreadPool*& current() {
+    static thread_local const ThreadPool* pool = nullptr;
+    return pool;
+  }
+
+  /// Runs fn(t) as a task of this pool and returns what it threw.
+  std::exception_ptr call(const std::function<void(int)>& fn, int t) const {
+    const ThreadPool* outer = current();
+    current() = this;
+    std::exception_ptr err;
+    try {
+      fn(t);
+    } catch (...) {
+      err = std::current_exception();
+    }
+    current() = outer;
+    return err;
+  }
+
+  void run_inline(int n, const std::function<void(int)>& fn) const {
+    std::exception_ptr first;
+    for (int t = 0; t < n; ++t) {
+      std::exception_ptr err = call(fn, t);
+      if (err && !first) first = err;
+    }
+    if (first) std::rethrow_exception(first);
+  }
+
+  /// Polls done() with a pause for up to kSpinMicros; returns whether it became true.
+  template <class Done>
+  static bool spin_until(Done done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+    for (;;) {
+      for (int i = 0; i < 64; ++i) {
+        if (done()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      }
+      if (std::chrono::steady_clock::now() > deadline) return false;
+    }
+  }
+
   void worker(int index) {
     std::uint64_t seen = 0;
-    std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
       if (stop_) return;
-      seen = generation_;
+      seen = generation_.load(std::memory_order_relaxed);
       if (index >= active_) continue;
       const std::function<void(int)>* fn = fn_;
       lock.unlock();
-      std::exception_ptr err;
-      try {
-        (*fn)(index);
-      } catch (...) {
-        err = std::current_exception();
+      const std::exception_ptr err = call(*fn, index);
+      if (err) {
+        std::lock_guard<std::mutex> guard(mutex_);
+        if (!error_) error_ = err;
       }
-      lock.lock();
-      if (err && !error_) error_ = err;
-      if (--pending_ == 0) done_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> guard(mutex_);  // the caller is spinning or inside done_.wait
+        done_.notify_one();
+      }
     }
   }
 
@@ -98,8 +151,9 @@ class ThreadPool {
   std::condition_variable wake_, done_;
   const std::function<void(int)>* fn_ = nullptr;
   std::exception_ptr error_;
-  std::uint64_t generation_ = 0;
-  int active_ = 0, pending_ = 0;
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  int active_ = 0;
   bool stop_ = false;
 };
 

@@ -20,10 +20,10 @@
 #include "sasq/core/status.hpp"
 #include "sasq/cpu/avx2/gemm_kernel.hpp"
 #include "sasq/cpu/avx512_vnni/gemm_kernel.hpp"
+#include "sasq/cpu/executor.hpp"
 #include "sasq/cpu/gemm_tile.hpp"
 #include "sasq/cpu/isa.hpp"
 #include "sasq/cpu/scalar/gemm_kernel.hpp"
-#include "sasq/cpu/thread_pool.hpp"
 #include "sasq/gemm/epilogue.hpp"
 #include "sasq/gemm/packed_weights.hpp"
 #include "sasq/gemm/problem.hpp"
@@ -32,11 +32,14 @@ namespace sasq {
 
 /// Execution options of one gemm call.
 struct GemmOptions {
-  /// Threads to use at most (0 = every thread of cpu::ThreadPool::instance()); problems with fewer than
-  /// kMinOpsPerThread operations per thread use fewer threads (down to 1).
+  /// Threads to use at most (0 = every thread of the executor: see cpu::executor_threads); problems with
+  /// fewer than kMinOpsPerThread operations per thread use fewer threads (down to 1).
   int threads = 0;
   /// Kernel ISA; kAuto = SASQ_ISA or the best supported. A named unsupported ISA throws kUnsupported.
   Isa isa = Isa::kAuto;
+  /// The caller's executor (cpu/executor.hpp); empty = cpu::ThreadPool::instance(). gemm may be called
+  /// from inside a task of either: the built-in pool runs such a nested call inline.
+  ParallelFor parallel_for = nullptr;
 };
 
 /// Work (2·M·N·K) below which one more thread costs more than it saves (thread wake-up is ~10 µs).
@@ -111,13 +114,13 @@ void run_tiles(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff
 
 template <class IsaT, class TC>
 void run_gemm(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff_t m, const Epilogue& ep,
-              MatrixView<TC> c, int threads) {
+              MatrixView<TC> c, int threads, const ParallelFor& pf) {
   constexpr int kRows = cpu::GemmKernel<IsaT>::kTileRows;
   const std::ptrdiff_t tasks = (w.panels() / kPanelsPerBlock) * ((m + kRows - 1) / kRows);
   const std::int64_t ops = 2 * std::int64_t{m} * w.output_cols() * w.k();
   const std::int64_t useful = std::max<std::int64_t>(1, ops / kMinOpsPerThread);
   const int n = static_cast<int>(std::min<std::int64_t>({threads, useful, tasks}));
-  cpu::ThreadPool::instance().run(n, [&](int t) {
+  cpu::parallel_run(pf, n, [&](int t) {
     run_tiles<IsaT>(w, pa, m, ep, c, tasks * t / n, tasks * (t + 1) / n);
   });
 }
@@ -138,14 +141,13 @@ void gemm(MatrixView<const TA> a, const ActivationQuant& act, const PackedWeight
   if (a.rows() == 0) return;
   static thread_local detail::PackedActivations pa;
   detail::pack_activations(a, act, w.k_padded(), pa);
-  const int pool = cpu::ThreadPool::instance().max_threads();
-  const int threads = opt.threads == 0 ? pool : std::min(opt.threads, pool);
+  const int threads = cpu::executor_threads(opt.parallel_for, opt.threads);
   switch (isa) {
 #if SASQ_HAS_X86_KERNELS
-    case Isa::kAvx512Vnni: detail::run_gemm<isa::avx512_vnni>(w, pa, a.rows(), ep, c, threads); return;
-    case Isa::kAvx2: detail::run_gemm<isa::avx2>(w, pa, a.rows(), ep, c, threads); return;
+    case Isa::kAvx512Vnni: detail::run_gemm<isa::avx512_vnni>(w, pa, a.rows(), ep, c, threads, opt.parallel_for); return;
+    case Isa::kAvx2: detail::run_gemm<isa::avx2>(w, pa, a.rows(), ep, c, threads, opt.parallel_for); return;
 #endif
-    default: detail::run_gemm<isa::scalar>(w, pa, a.rows(), ep, c, threads); return;
+    default: detail::run_gemm<isa::scalar>(w, pa, a.rows(), ep, c, threads, opt.parallel_for); return;
   }
 }
 
