@@ -204,7 +204,7 @@ class Runner {
       std::map<Transform, llama::QuantizedModel> qms;
       std::map<Transform, llama::PackedModel> packed;
       for (auto& [t, tm] : transformed) {
-        qms.emplace(t, llama::quantize_weights(tm.weights, {b.wbits, b.wgroup, false, false}));
+        qms.emplace(t, llama::quantize_weights(tm.weights, {b.wbits, b.wgroup, llama::WeightMethod::kRtn, false}));
         packed.emplace(t, llama::pack_model(qms.at(t)));
       }
       for (const Method& m : kMethods) {

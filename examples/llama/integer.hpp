@@ -76,10 +76,10 @@ class IntegerExec {
     } else {
       a.row_scales.resize(static_cast<std::size_t>(x.rows()));
       if (cfg_.bits == 8) {
-        quantize_dynamic_per_token_s8(xv, qv, Span<float>(a.row_scales));
+        quantize_dynamic_per_token_s8(xv, qv, Span<float>(a.row_scales), Isa::kAuto, cfg_.clip_ratio);
       } else {
         for (Eigen::Index t = 0; t < x.rows(); ++t) {
-          const QuantParam p = param_from_absmax<GridS4Full>(x.row(t).cwiseAbs().maxCoeff());
+          const QuantParam p = param_from_absmax<GridS4Full>(cfg_.clip_ratio * x.row(t).cwiseAbs().maxCoeff());
           a.row_scales[static_cast<std::size_t>(t)] = p.scale;
           for (Eigen::Index c = 0; c < x.cols(); ++c)
             a.q[static_cast<std::size_t>(t * x.cols() + c)] =

@@ -1,9 +1,9 @@
 // Quantized LLaMA: weights quantized once (symmetric int8/int4, per channel or per group, RTN or
-// MSE clip search) and activation quantizers at every site (dynamic per-token or static per-tensor
+// MSE clip search here; GPTQ in llama/gptq.hpp) and activation quantizers at every site (dynamic per-token or static per-tensor
 // scales from an observer), executed as fake-quant float simulation.
 //   weight:     w^ = s_g * clamp(rne(w / s_g), -qmax, qmax),  s_g = clip_g / qmax,
 //               clip_g = max|w_g| (RTN) or the MSE-optimal clip (mse_optimal_absmax)
-//   activation: x^ = s * clamp(rne(x * (1/s)), -qmax-1, qmax), s = absmax_row / qmax (dynamic)
+//   activation: x^ = s * clamp(rne(x * (1/s)), -qmax-1, qmax), s = c * absmax_row / qmax (dynamic, clip ratio c)
 //               or the site's calibrated static scale
 #pragma once
 
@@ -46,11 +46,31 @@ decltype(auto) with_act_grid(int bits, Fn&& fn) {
   fail(ErrorCode::kInvalidArgument, "activation bit width ", bits, " is not supported (4 or 8)");
 }
 
+/// How weight values are chosen: round to nearest with the abs-max scale, round to nearest with the
+/// MSE-optimal clip, or GPTQ (llama/gptq.hpp: calibration Hessians, MSE clip scales).
+enum class WeightMethod { kRtn, kMse, kGptq };
+
+inline const char* weight_method_name(WeightMethod m) {
+  switch (m) {
+    case WeightMethod::kRtn: return "rtn";
+    case WeightMethod::kMse: return "mse";
+    case WeightMethod::kGptq: return "gptq";
+  }
+  return "?";
+}
+
+inline WeightMethod parse_weight_method(const std::string& s) {
+  if (s == "rtn") return WeightMethod::kRtn;
+  if (s == "mse") return WeightMethod::kMse;
+  if (s == "gptq") return WeightMethod::kGptq;
+  fail(ErrorCode::kInvalidArgument, "unknown weight quantization method '", s, "' (rtn, mse, gptq)");
+}
+
 /// How weights are quantized. bits = 0 keeps them float32.
 struct WeightQuantConfig {
   int bits = 0;           ///< 0 (float), 8 or 4
   int group_size = 0;     ///< 0: one scale per output channel; else groups along K (32, 64, 128)
-  bool mse_clip = false;  ///< search the clip minimising the squared error (else round to nearest)
+  WeightMethod method = WeightMethod::kRtn;
   bool classifier = false;  ///< also quantize the classifier (a shared one gets its own copy)
 };
 
@@ -69,7 +89,8 @@ struct QuantizedMatrix {
 };
 
 /// Quantizes W[N][K] per output row (group_size 0) or per group of group_size columns of a row
-/// (last group short when group_size does not divide K).
+/// (last group short when group_size does not divide K): round to nearest with the abs-max clip (kRtn)
+/// or the MSE-optimal clip (kMse, and kGptq: the rule for a classifier, which has no GPTQ Hessian here).
 inline QuantizedMatrix quantize_matrix(const Matrix& w, const WeightQuantConfig& cfg) {
   SASQ_REQUIRE(cfg.group_size >= 0, "group_size ", cfg.group_size, " is negative");
   QuantizedMatrix out;
@@ -89,7 +110,7 @@ inline QuantizedMatrix quantize_matrix(const Matrix& w, const WeightQuantConfig&
         const Eigen::Index c0 = gi * g, len = std::min(g, k - c0);
         const Span<const float> vals(w.row(r).data() + c0, static_cast<std::size_t>(len));
         float clip = 0.0f;
-        if (cfg.mse_clip) {
+        if (cfg.method != WeightMethod::kRtn) {
           clip = mse_optimal_absmax<G>(vals);
         } else {
           for (const float v : vals) clip = std::max(clip, std::fabs(v));
@@ -115,8 +136,11 @@ struct QuantizedModel {
   std::vector<std::array<QuantizedMatrix, kNumProj>> matrices;
 };
 
-/// Quantizes every linear layer's weight once (and the classifier if asked).
+/// Quantizes every linear layer's weight once (and the classifier if asked) by RTN or MSE clip;
+/// GPTQ needs calibration data (quantize_weights_gptq in llama/gptq.hpp).
 inline QuantizedModel quantize_weights(const Weights& w, const WeightQuantConfig& cfg) {
+  SASQ_REQUIRE(cfg.method != WeightMethod::kGptq || cfg.bits == 0,
+               "GPTQ weights need calibration data: use quantize_weights_gptq (llama/gptq.hpp)");
   QuantizedModel qm;
   qm.config = cfg;
   qm.model = w;
@@ -144,6 +168,7 @@ struct ActQuantConfig {
   int bits = 0;  ///< 0 (float), 8 or 4
   ActMode mode = ActMode::kNone;
   bool kv_cache = false;  ///< also quantize the keys/values written to the KV cache
+  float clip_ratio = 1.0f;  ///< dynamic mode: s = clip_ratio · absmax_row / qmax (QuaRot: 0.9)
   bool enabled() const { return bits != 0 && mode != ActMode::kNone; }
   bool quantizes(Site s) const {
     return enabled() && (static_cast<int>(s) < kNumLinearSites || kv_cache);
@@ -197,6 +222,7 @@ class FakeQuantExec {
     SASQ_REQUIRE(!cfg.enabled() || cfg.bits == 8 || cfg.bits == 4, "activation bits ", cfg.bits, " not 4 or 8");
     SASQ_REQUIRE(cfg.mode != ActMode::kStatic || !cfg.enabled() || params != nullptr,
                  "static activation quantization needs calibrated site parameters");
+    SASQ_REQUIRE(cfg.clip_ratio > 0.0f && cfg.clip_ratio <= 1.0f, "clip ratio ", cfg.clip_ratio, " is outside (0, 1]");
   }
   void on_site(int layer, Site s, Matrix& x) {
     if (!cfg_.quantizes(s)) return;
@@ -216,7 +242,7 @@ class FakeQuantExec {
       if (cfg_.mode == ActMode::kDynamicPerToken) {
         sv.scale.resize(static_cast<std::size_t>(x.rows()));
         for (Eigen::Index t = 0; t < x.rows(); ++t) {
-          const QuantParam p = param_from_absmax<G>(x.row(t).cwiseAbs().maxCoeff());
+          const QuantParam p = param_from_absmax<G>(cfg_.clip_ratio * x.row(t).cwiseAbs().maxCoeff());
           sv.scale[static_cast<std::size_t>(t)] = p.scale;
           apply_row(t, p);
         }

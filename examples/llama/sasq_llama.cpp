@@ -210,7 +210,7 @@ QuantSpec parse_quant(const Args& a) {
   q.w.group_size = static_cast<int>(a.num("wgroup", 0));
   const std::string clip = a.get("wclip", "rtn");
   if (clip != "rtn" && clip != "mse") fail(ErrorCode::kInvalidArgument, "--wclip '", clip, "' is not rtn or mse");
-  q.w.mse_clip = clip == "mse";
+  q.w.method = parse_weight_method(clip);
   q.w.classifier = a.has("wcls");
   if (q.w.bits != 0 && q.w.bits != 4 && q.w.bits != 8) fail(ErrorCode::kInvalidArgument, "--wbits ", q.w.bits, " is not 0, 4 or 8");
   if (q.w.group_size != 0 && q.w.group_size != 32 && q.w.group_size != 64 && q.w.group_size != 128)
@@ -353,7 +353,7 @@ std::string json_result(const Args& a, const QuantSpec& q, const Data& d, const 
      << ", \"sequences\": " << r.sequences << ", \"seconds\": " << r.seconds
      << ", \"tokens_per_second\": " << r.tokens_per_second() << ", \"protocol\": \"" << d.protocol << "\""
      << ", \"wbits\": " << q.w.bits << ", \"wgroup\": " << q.w.group_size << ", \"wclip\": \""
-     << (q.w.mse_clip ? "mse" : "rtn") << "\", \"abits\": " << q.act.bits << ", \"act\": \""
+     << weight_method_name(q.w.method) << "\", \"abits\": " << q.act.bits << ", \"act\": \""
      << (q.act.mode == ActMode::kStatic ? "static" : q.act.mode == ActMode::kDynamicPerToken ? "dynamic" : "none")
      << "\", \"observer\": \"" << q.observer_name << "\", \"kv_cache\": " << (q.act.kv_cache ? "true" : "false")
      << ", \"exec\": \"" << (q.integer ? "int" : q.act.enabled() ? "fake" : "fp32") << "\"";

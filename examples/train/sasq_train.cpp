@@ -57,7 +57,7 @@ const char* kUsage = R"(usage: sasq-train [options]
 struct Args {
   std::string data = SASQ_DEFAULT_DATA_DIR;
   std::string model, tokenizer, text, out = "sasq.scales";
-  llama::WeightQuantConfig wq{8, 0, false, false};
+  llama::WeightQuantConfig wq{8, 0, llama::WeightMethod::kRtn, false};
   train::QuantConfig q;
   train::TrainOptions o;
   int first = 501, last = 1000, heldout = 50;

@@ -11,6 +11,7 @@
 
 #include "sasq/gemm/quantize_activations.hpp"
 #include "sasq/quant/affine.hpp"
+#include "sasq/quant/params.hpp"
 
 namespace {
 
@@ -68,6 +69,7 @@ TEST_CASE("static quantization matches quantize_value on tails, ties, saturation
 TEST_CASE("dynamic per-token quantization: abs-max scales and values") {
   std::mt19937 rng(4);
   std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (float clip : {1.0f, 0.9f})
   for (Isa isa : available_isas()) {
     for (std::ptrdiff_t cols : {1, 15, 33, 64, 4099}) {
       const std::ptrdiff_t rows = 4;
@@ -79,12 +81,14 @@ TEST_CASE("dynamic per-token quantization: abs-max scales and values") {
       std::vector<std::int8_t> q(x.size());
       std::vector<float> scales(rows);
       sasq::quantize_dynamic_per_token_s8(MatrixView<const float>(x.data(), rows, cols),
-                                          MatrixView<std::int8_t>(q.data(), rows, cols), scales, isa);
+                                          MatrixView<std::int8_t>(q.data(), rows, cols), scales, isa, clip);
       for (std::ptrdiff_t r = 0; r < rows; ++r) {
         float amax = 0.0f;
         for (std::ptrdiff_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(x[static_cast<std::size_t>(r * cols + c)]));
+        amax *= clip;
         const float s = amax == 0.0f ? 1.0f : std::max(amax / 127.0f, std::numeric_limits<float>::min());
-        INFO("isa=", sasq::to_string(isa), " cols=", cols, " row=", r);
+        CHECK(s == sasq::param_from_absmax<sasq::GridS8Full>(amax).scale);
+        INFO("isa=", sasq::to_string(isa), " cols=", cols, " row=", r, " clip=", clip);
         CHECK(scales[static_cast<std::size_t>(r)] == s);
         bool ok = true;
         for (std::ptrdiff_t c = 0; c < cols; ++c)
@@ -116,4 +120,8 @@ TEST_CASE("non-finite inputs, bad scales and shapes are rejected") {
   CHECK_THROWS_AS(sasq::quantize_static_s8(xv, -1.0f, MatrixView<std::int8_t>(q.data(), 2, 4)), sasq::Error);
   CHECK_THROWS_AS(sasq::quantize_static_s8(xv, 1.0f, MatrixView<std::int8_t>(q.data(), 4, 2)), sasq::Error);
   CHECK_THROWS_AS(sasq::quantize_dynamic_per_token_s8(xv, MatrixView<std::int8_t>(q.data(), 2, 4), s), sasq::Error);
+  std::vector<float> s2(2);
+  for (float clip : {0.0f, -0.5f, 1.5f, std::nanf("")})
+    CHECK_THROWS_AS(sasq::quantize_dynamic_per_token_s8(xv, MatrixView<std::int8_t>(q.data(), 2, 4), s2, sasq::Isa::kAuto, clip),
+                    sasq::Error);
 }

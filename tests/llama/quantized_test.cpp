@@ -57,7 +57,7 @@ TEST_CASE("weight quantization: range, error bound, group scales, MSE clip never
           CHECK(q.dequantized(r, c) == s * static_cast<float>(v));
           CHECK(std::fabs(w(r, c) - q.dequantized(r, c)) <= 0.5f * s * 1.0001f);
         }
-      cfg.mse_clip = true;
+      cfg.method = WeightMethod::kMse;
       const QuantizedMatrix m = quantize_matrix(w, cfg);
       CHECK((w - m.dequantized).squaredNorm() <= (w - q.dequantized).squaredNorm() * 1.0001f);
     }
@@ -101,6 +101,7 @@ TEST_CASE("fake-quant and integer execution give bit-identical logits") {
       for (int abits : {8, 4})
         for (ActMode mode : {ActMode::kStatic, ActMode::kDynamicPerToken})
           for (bool kv : {false, true}) {
+            const float clip = mode == ActMode::kDynamicPerToken && kv ? 0.9f : 1.0f;  // QuaRot's clip ratio
             CAPTURE(wbits);
             CAPTURE(group);
             CAPTURE(abits);
@@ -116,6 +117,7 @@ TEST_CASE("fake-quant and integer execution give bit-identical logits") {
             ac.bits = abits;
             ac.mode = mode;
             ac.kv_cache = kv;
+            ac.clip_ratio = clip;
             FakeQuantExec fake(ac, &sp, &qm);
             IntegerExec integer(pm, ac, &sp);
             for (const auto& s : eval) {

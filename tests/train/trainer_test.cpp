@@ -68,7 +68,7 @@ train::TrainOptions small_options(int threads) {
 
 TEST_CASE("training changes only the scales: quantized weights stay bit-identical") {
   const llama::Weights fp = test::random_weights(11);
-  const llama::QuantizedModel qm = llama::quantize_weights(fp, {4, 0, false, false});
+  const llama::QuantizedModel qm = llama::quantize_weights(fp, {4, 0, llama::WeightMethod::kRtn, false});
   const std::vector<unsigned char> before = weight_bytes(qm.model);
   train::TrainData data{random_sequences(24, 30, 20, 1), random_sequences(6, 30, 20, 2)};
   for (auto g : {train::Granularity::kPerTensor, train::Granularity::kPerChannel}) {
@@ -97,7 +97,7 @@ TEST_CASE("training changes only the scales: quantized weights stay bit-identica
 
 TEST_CASE("training is deterministic and independent of the thread count") {
   const llama::Weights fp = test::random_weights(12);
-  const llama::QuantizedModel qm = llama::quantize_weights(fp, {8, 0, false, false});
+  const llama::QuantizedModel qm = llama::quantize_weights(fp, {8, 0, llama::WeightMethod::kRtn, false});
   train::TrainData data{random_sequences(20, 30, 20, 3), random_sequences(5, 30, 20, 4)};
   train::QuantConfig q;
   q.bits = 4;
@@ -114,7 +114,7 @@ TEST_CASE("training is deterministic and independent of the thread count") {
 
 TEST_CASE("the training forward equals the LLaMA fake-quant forward with the same static scales") {
   const llama::Weights fp = test::random_weights(13);
-  const llama::QuantizedModel qm = llama::quantize_weights(fp, {8, 0, false, false});
+  const llama::QuantizedModel qm = llama::quantize_weights(fp, {8, 0, llama::WeightMethod::kRtn, false});
   const auto seqs = random_sequences(4, 40, 20, 5);
   const llama::RopeTable rope = llama::make_rope_table(fp.config.seq_len, fp.config.head_size());
   for (int bits : {8, 4}) {
@@ -172,7 +172,7 @@ TEST_CASE("stories260K: a short SASQ run lowers the held-out loss at W8A4") {
   CHECK(data.heldout.size() == 20);
   CHECK_THROWS_WITH_AS(train::make_train_data(tok, ss.str(), fp.config.seq_len, 400, 1000, 20),
                        doctest::Contains("must not overlap the evaluation stories"), Error);
-  const llama::QuantizedModel qm = llama::quantize_weights(fp, {8, 0, false, false});
+  const llama::QuantizedModel qm = llama::quantize_weights(fp, {8, 0, llama::WeightMethod::kRtn, false});
   const std::vector<unsigned char> before = weight_bytes(qm.model);
   train::QuantConfig q;
   q.bits = 4;

@@ -1,6 +1,7 @@
 // Activation quantize kernels feeding gemm(): f32 -> int8 on the full symmetric grid [-128, 127].
 //   static:            q[m][k] = clamp(rne(x[m][k] · (1.0f / s)), -128, 127)        (SASQ inference)
-//   dynamic per-token: s[m] = max(max_k |x[m][k]| / 127, FLT_MIN) (1 for an all-zero row),
+//   dynamic per-token: s[m] = max(c · max_k |x[m][k]| / 127, FLT_MIN) (1 for an all-zero row), with the
+//                      clip ratio c in (0, 1] (1: abs-max; QuaRot uses 0.9 and saturates the largest values),
 //                      q[m][k] = clamp(rne(x[m][k] · (1.0f / s[m])), -128, 127)
 // Both equal quantize_value<GridS8Full> (quant/affine.hpp) element by element, for every ISA.
 #pragma once
@@ -44,10 +45,11 @@ void quantize_static_rows(MatrixView<const float> x, float inv, MatrixView<std::
 }
 
 template <class IsaT>
-void quantize_dynamic_rows(MatrixView<const float> x, MatrixView<std::int8_t> out, Span<float> scales) {
+void quantize_dynamic_rows(MatrixView<const float> x, MatrixView<std::int8_t> out, Span<float> scales,
+                           float clip_ratio) {
   for (std::ptrdiff_t r = 0; r < x.rows(); ++r) {
     bool finite = true;
-    const float amax = cpu::QuantizeKernel<IsaT>::abs_max(x.row_ptr(r), x.cols(), finite);
+    const float amax = clip_ratio * cpu::QuantizeKernel<IsaT>::abs_max(x.row_ptr(r), x.cols(), finite);
     if (!finite) fail_non_finite(x, r);
     float s = amax / 127.0f;
     s = amax == 0.0f ? 1.0f : (s < std::numeric_limits<float>::min() ? std::numeric_limits<float>::min() : s);
@@ -76,19 +78,21 @@ inline void quantize_static_s8(MatrixView<const float> x, float scale, MatrixVie
 }
 
 /// Dynamic per-token quantization: one abs-max reduction and one quantize sweep per row (the row is
-/// re-read from cache); writes x.rows() scales. Throws like quantize_static_s8, and when scales.size()
-/// differs from x.rows().
+/// re-read from cache); writes x.rows() scales. clip_ratio c scales each row's abs-max (values beyond
+/// c · abs-max saturate). Throws like quantize_static_s8, when scales.size() differs from x.rows(), and
+/// for c outside (0, 1].
 inline void quantize_dynamic_per_token_s8(MatrixView<const float> x, MatrixView<std::int8_t> out,
-                                          Span<float> scales, Isa isa = Isa::kAuto) {
+                                          Span<float> scales, Isa isa = Isa::kAuto, float clip_ratio = 1.0f) {
   detail::require_quantize_shapes(x, out);
   SASQ_REQUIRE(static_cast<std::ptrdiff_t>(scales.size()) == x.rows(), "need ", x.rows(), " scales, got ",
                scales.size());
+  SASQ_REQUIRE(clip_ratio > 0.0f && clip_ratio <= 1.0f, "clip ratio ", clip_ratio, " is outside (0, 1]");
   switch (cpu::resolve_isa(isa)) {
 #if SASQ_HAS_X86_KERNELS
-    case Isa::kAvx512Vnni: detail::quantize_dynamic_rows<isa::avx512_vnni>(x, out, scales); return;
-    case Isa::kAvx2: detail::quantize_dynamic_rows<isa::avx2>(x, out, scales); return;
+    case Isa::kAvx512Vnni: detail::quantize_dynamic_rows<isa::avx512_vnni>(x, out, scales, clip_ratio); return;
+    case Isa::kAvx2: detail::quantize_dynamic_rows<isa::avx2>(x, out, scales, clip_ratio); return;
 #endif
-    default: detail::quantize_dynamic_rows<isa::scalar>(x, out, scales); return;
+    default: detail::quantize_dynamic_rows<isa::scalar>(x, out, scales, clip_ratio); return;
   }
 }
 
