@@ -16,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "common/cli.hpp"
 #include "experiment/variants.hpp"
 #include "llama/checkpoint.hpp"
 #include "llama/integer.hpp"
@@ -30,6 +31,7 @@ namespace {
 
 using namespace sasq;
 using namespace sasq::experiment;
+namespace cli = sasq::cli;
 using llama::ActMode;
 using llama::ActQuantConfig;
 using llama::ObserverKind;
@@ -53,69 +55,31 @@ struct Options {
   bool stress = true;
 };
 
-[[noreturn]] void usage(int code) {
-  std::fprintf(code ? stderr : stdout,
-               "usage: sasq-experiment [--data DIR] [--out DIR] [--quick] [--threads N] [--wiki-windows N]\n"
-               "                       [--eval-stories N] [--calib N] [--steps N] [--no-stress]\n"
-               "Runs the SASQ comparison on stories260K; writes OUT/results.{md,csv} and OUT/results_sites.csv.\n"
-               "--quick: stories 1-100, 8 WikiText windows, W8A8 and W4A4, plain model, 40 training steps.\n");
-  std::exit(code);
+/// The sasq-experiment command line; --quick changes the defaults of the options not given.
+void build_cli(CLI::App& app, Options& o) {
+  cli::init(app);
+  cli::add_input_dir(app, "--data", o.data, "data folder (stories260K, tinystories, wikitext-2-raw)");
+  cli::add_output_dir(app, "--out", o.out, "output folder (created if missing): results.md, results.csv, results_sites.csv");
+  app.add_flag("--quick", o.quick, "stories 1-100, 8 WikiText windows, W8A8 and W4A4, plain model, 40 training steps");
+  cli::add_threads(app, o.threads);
+  cli::add_int(app, "--wiki-windows", o.wiki_windows, 0, 1000000, "WikiText-2 test windows of 512 tokens scored (0 = all)");
+  cli::add_int(app, "--eval-stories", o.eval_stories, 1, 500, "TinyStories stories 1..N evaluated");
+  cli::add_int(app, "--calib", o.calib_sequences, 1, 450, "calibration stories (from 501..950)");
+  cli::add_int(app, "--steps", o.train_steps, 0, 1000000, "SASQ training steps");
+  app.add_flag("--no-stress", "evaluate the plain model only (no stress variant)");
 }
 
-Options parse(int argc, char** argv) {
-  Options o;
-  auto need = [&](int& i) -> std::string {
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "%s needs a value\n", argv[i]);
-      usage(2);
-    }
-    return argv[++i];
-  };
-  auto to_int = [](const std::string& flag, const std::string& v) {
-    try {
-      std::size_t n = 0;
-      const int x = std::stoi(v, &n);
-      if (n == v.size() && x >= 0) return x;
-    } catch (const std::exception&) {
-    }
-    std::fprintf(stderr, "%s: '%s' is not a non-negative integer\n", flag.c_str(), v.c_str());
-    usage(2);
-  };
-  bool quick_seen = false;
-  std::map<std::string, std::string> set;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") usage(0);
-    if (a == "--quick") quick_seen = true;
-    else if (a == "--no-stress") set[a] = "1";
-    else if (a == "--data" || a == "--out" || a == "--threads" || a == "--wiki-windows" || a == "--eval-stories" ||
-             a == "--calib" || a == "--steps")
-      set[a] = need(i);
-    else {
-      std::fprintf(stderr, "unknown option '%s'\n", a.c_str());
-      usage(2);
-    }
-  }
-  if (quick_seen) {
-    o.quick = true;
-    o.eval_stories = 100;
-    o.wiki_windows = 8;
-    o.calib_sequences = 64;
-    o.int_stories = 16;
-    o.train_steps = 40;
+/// Applies --quick to the options the command line did not set.
+void finish(const CLI::App& app, Options& o) {
+  auto unset = [&](const char* name) { return app.count(name) == 0; };
+  if (o.quick) {
+    if (unset("--eval-stories")) o.eval_stories = 100;
+    if (unset("--wiki-windows")) o.wiki_windows = 8;
+    if (unset("--calib")) o.calib_sequences = 64;
+    if (unset("--steps")) o.train_steps = 40;
     o.stress = false;
   }
-  for (const auto& [k, v] : set) {
-    if (k == "--data") o.data = v;
-    else if (k == "--out") o.out = v;
-    else if (k == "--no-stress") o.stress = false;
-    else if (k == "--threads") o.threads = std::max(1, to_int(k, v));
-    else if (k == "--wiki-windows") o.wiki_windows = to_int(k, v);
-    else if (k == "--eval-stories") o.eval_stories = std::min(500, std::max(1, to_int(k, v)));
-    else if (k == "--calib") o.calib_sequences = std::min(450, std::max(1, to_int(k, v)));
-    else if (k == "--steps") o.train_steps = to_int(k, v);
-  }
-  return o;
+  if (!unset("--no-stress")) o.stress = false;
 }
 
 std::string slurp(const std::string& path) {
@@ -377,18 +341,22 @@ Texts load_texts(const Options& o, const llama::Tokenizer& tok, int seq_len) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options o = parse(argc, argv);
-  try {
+  Options o;
+  CLI::App app("sasq-experiment: the SASQ comparison on stories260K (docs/results.md)", "sasq-experiment");
+  build_cli(app, o);
+  return cli::run(app, argc, argv, [&] {
+    finish(app, o);
     const auto t0 = Clock::now();
+    std::error_code ec;
+    std::filesystem::create_directories(o.out, ec);
+    if (ec) fail(ErrorCode::kIoError, o.out, ": cannot create the output folder: ", ec.message());
+
     const std::string model_path = o.data + "/stories260K/stories260K.bin";
     const llama::Weights base = llama::load_checkpoint(model_path);
     const llama::Tokenizer tok = llama::Tokenizer::load(o.data + "/stories260K/tok512.bin", base.config.vocab_size);
     const Texts texts = load_texts(o, tok, base.config.seq_len);
     std::fprintf(stderr, "sasq-experiment: %zu TinyStories eval sequences, %zu WikiText windows, %zu train, %zu held-out\n",
                  texts.ts_eval.size(), texts.wiki_eval.size(), texts.ts_train.size(), texts.ts_heldout.size());
-    std::error_code ec;
-    std::filesystem::create_directories(o.out, ec);
-    if (ec) fail(ErrorCode::kIoError, o.out, ": cannot create the output folder: ", ec.message());
 
     Runner runner(o, base, texts);
     std::vector<Row> rows;
@@ -397,9 +365,6 @@ int main(int argc, char** argv) {
     runner.run_variant("plain", base, rows, trainings, names);
     if (o.stress) runner.run_variant("stress", make_stress_variant(base), rows, trainings, names);
     write_outputs(o, rows, trainings, names, seconds_since(t0));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sasq-experiment: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cli.hpp"
 #include "llama/checkpoint.hpp"
 #include "llama/integer.hpp"
 #include "llama/model.hpp"
@@ -29,82 +30,113 @@
 namespace {
 
 using namespace sasq::llama;
+namespace cli = sasq::cli;
 using sasq::ErrorCode;
 using sasq::fail;
 
-const char* const kUsage = R"(usage: sasq-llama <command> [options]
-
-commands:
-  generate   greedy generation (run.c -t 0)           --prompt TEXT --steps N (256)
-  ppl        perplexity of one configuration          --json prints one JSON object
-  stats      per-site activation statistics and difficulty metrics as CSV   --out FILE --max-tokens N (4096)
-  baselines  markdown table: FP32 and W8A8/W4A8/W8A4/W4A4 x dynamic/static min-max/static mean-abs-max,
-             and tokens/s of the FP32, fake-quant and integer paths
-
-data (defaults: <data>/stories260K/..., <data> = ../shared/data next to the source tree or the CWD):
-  --model FILE  --tokenizer FILE  --data DIR
-  --protocol tinystories|wikitext   (tinystories: stories 1-500 evaluated, 501-1000 calibrate;
-                                     wikitext: wiki.test.raw windows of 512, wiki.valid.raw calibrates)
-  --text FILE  --calib-text FILE     override the protocol's files
-  --max-tokens N    score at most N predictions (0 = all)       --max-windows N   at most N sequences
-  --calib-sequences N  calibration sequences (128; 0 = all)     --threads N (2)
-quantization:
-  --wbits 0|4|8  --wgroup 0|32|64|128 (0 = per channel)  --wclip rtn|mse  --wcls (quantize the classifier)
-  --abits 0|4|8  --act dynamic|static  --observer minmax|meanabsmax|ema|percentile|mse  --kv-cache
-  --exec fake|int   (int: sasq::gemm integer kernels)
-  --scales FILE     (ppl, generate) static per-tensor activation scales from sasq-train instead of
-                    calibration; implies --act static; the file must match the checkpoint (fingerprint),
-                    its layer count, --abits and the quantized sites (no --kv-cache)
-)";
-
-struct Args {
+/// Every option of the four commands (each command registers the ones it reads).
+struct Options {
   std::string command;
-  std::map<std::string, std::string> opt;
-  bool has(const std::string& k) const { return opt.count(k) != 0; }
-  std::string get(const std::string& k, const std::string& def) const {
-    const auto it = opt.find(k);
-    return it == opt.end() ? def : it->second;
-  }
-  long num(const std::string& k, long def) const {
-    const auto it = opt.find(k);
-    if (it == opt.end()) return def;
-    char* end = nullptr;
-    const long v = std::strtol(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end != '\0') fail(ErrorCode::kInvalidArgument, "--", k, ": '", it->second, "' is not an integer");
-    return v;
-  }
+  std::string model, tokenizer, data, protocol = "tinystories", text, calib_text;
+  long max_tokens = 0, max_windows = 0, calib_sequences = 128;
+  int threads = 2;
+  int wbits = 0, wgroup = 0, abits = 0;
+  std::string wclip = "rtn", act, observer, exec = "fake", scales;
+  bool wcls = false, kv_cache = false;
+  bool json = false;                // ppl
+  std::string prompt;               // generate
+  int steps = 256;                  // generate
+  std::string out;                  // stats
+  long stats_tokens = 4096;         // stats --max-tokens
 };
 
-Args parse_args(int argc, char** argv) {
-  static const char* const flags[] = {"json", "kv-cache", "wcls", "help"};
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string s = argv[i];
-    if (s.rfind("--", 0) != 0) {
-      if (!a.command.empty()) fail(ErrorCode::kInvalidArgument, "unexpected argument '", s, "'");
-      a.command = s;
-      continue;
-    }
-    s = s.substr(2);
-    const bool is_flag = std::find(std::begin(flags), std::end(flags), s) != std::end(flags);
-    if (is_flag) {
-      a.opt[s] = "1";
-    } else {
-      if (i + 1 >= argc) fail(ErrorCode::kInvalidArgument, "--", s, " needs a value");
-      a.opt[s] = argv[++i];
-    }
-  }
-  return a;
+constexpr long kMaxCount = 1000000000;  ///< upper bound of the token/sequence count options
+
+void add_model_options(CLI::App& c, Options& o) {
+  cli::add_input_file(c, "--model", o.model, "llama2.c checkpoint (default <data>/stories260K/stories260K.bin)");
+  cli::add_input_file(c, "--tokenizer", o.tokenizer, "llama2.c tokenizer (default <data>/stories260K/tok512.bin)");
+  cli::add_input_dir(c, "--data", o.data, "data folder (default ../shared/data next to the source tree or the CWD)");
+  cli::add_threads(c, o.threads);
+}
+
+void add_data_options(CLI::App& c, Options& o, bool max_tokens) {
+  cli::add_choice(c, "--protocol", o.protocol, {"tinystories", "wikitext"},
+                  "tinystories: stories 1-500 evaluated, 501-1000 calibrate; wikitext: wiki.test.raw windows of 512, "
+                  "wiki.valid.raw calibrates");
+  cli::add_input_file(c, "--text", o.text, "evaluation text (overrides the protocol's file)");
+  cli::add_input_file(c, "--calib-text", o.calib_text, "calibration text (overrides the protocol's file)");
+  if (max_tokens) cli::add_int(c, "--max-tokens", o.max_tokens, 0L, kMaxCount, "score at most N predictions (0 = all)");
+  cli::add_int(c, "--max-windows", o.max_windows, 0L, kMaxCount, "evaluate at most N sequences (0 = all)");
+  cli::add_int(c, "--calib-sequences", o.calib_sequences, 0L, kMaxCount, "calibration sequences (0 = all)");
+}
+
+void add_weight_options(CLI::App& c, Options& o) {
+  cli::add_wgroup(c, o.wgroup);
+  cli::add_choice(c, "--wclip", o.wclip, {"rtn", "mse"}, "weight clipping: round to nearest or MSE-optimal clip");
+  c.add_flag("--wcls", o.wcls, "also quantize the classifier");
+  c.add_flag("--kv-cache", o.kv_cache, "also quantize the KV cache");
+}
+
+void add_quant_options(CLI::App& c, Options& o) {
+  cli::add_wbits(c, o.wbits);
+  cli::add_abits(c, o.abits, {0, 4, 8});
+  add_weight_options(c, o);
+  cli::add_choice(c, "--act", o.act, {"dynamic", "static"}, "activation quantization (default dynamic; static with --scales)");
+  cli::add_observer(c, o.observer, "static-scale observer (default minmax)");
+  cli::add_choice(c, "--exec", o.exec, {"fake", "int"}, "fake quantization or sasq::gemm integer kernels");
+}
+
+void add_scales_option(CLI::App& c, Options& o) {
+  cli::add_input_file(c, "--scales", o.scales,
+                      "static per-tensor activation scales from sasq-train instead of calibration; implies --act "
+                      "static; must match the checkpoint (fingerprint), its layer count, --abits and the quantized "
+                      "sites (no --kv-cache)");
+}
+
+/// The sasq-llama command line.
+void build_cli(CLI::App& app, Options& o) {
+  cli::init(app);
+  app.require_subcommand(1);
+  CLI::App* gen = app.add_subcommand("generate", "greedy generation (run.c -t 0)");
+  add_model_options(*gen, o);
+  add_data_options(*gen, o, true);
+  add_quant_options(*gen, o);
+  add_scales_option(*gen, o);
+  gen->add_option("--prompt", o.prompt, "prompt text")->capture_default_str();
+  cli::add_int(*gen, "--steps", o.steps, 1, 1 << 20, "tokens to generate (at most the model's seq_len)");
+
+  CLI::App* ppl = app.add_subcommand("ppl", "perplexity of one configuration");
+  add_model_options(*ppl, o);
+  add_data_options(*ppl, o, true);
+  add_quant_options(*ppl, o);
+  add_scales_option(*ppl, o);
+  ppl->add_flag("--json", o.json, "print one JSON object");
+
+  CLI::App* stats = app.add_subcommand("stats", "per-site activation statistics and difficulty metrics as CSV");
+  add_model_options(*stats, o);
+  add_data_options(*stats, o, false);
+  add_quant_options(*stats, o);
+  cli::add_int(*stats, "--max-tokens", o.stats_tokens, 1L, kMaxCount, "calibration tokens collected per site");
+  cli::add_output_file(*stats, "--out", o.out, "CSV file (default: standard output)");
+
+  CLI::App* base = app.add_subcommand(
+      "baselines", "markdown table: FP32 and W8A8/W4A8/W8A4/W4A4 x dynamic/static min-max/static mean-abs-max, and "
+                   "tokens/s of the FP32, fake-quant and integer paths");
+  add_model_options(*base, o);
+  add_data_options(*base, o, true);
+  add_weight_options(*base, o);
+  for (CLI::App* c : {gen, ppl, stats, base})
+    c->final_callback([&o, c] { o.command = c->get_name(); });
 }
 
 bool exists(const std::string& p) { return std::ifstream(p).good(); }
 
 /// Resolves a data file: --data DIR, else the source tree's ../shared/data, else ./../shared/data
 /// and ./shared/data; throws naming the file and every place looked at.
-std::string data_file(const Args& a, const std::string& rel) {
+std::string data_file(const Options& o, const std::string& rel) {
   std::vector<std::string> dirs;
-  if (a.has("data")) {
-    dirs.push_back(a.get("data", ""));
+  if (!o.data.empty()) {
+    dirs.push_back(o.data);
   } else {
 #ifdef SASQ_LLAMA_DATA_DIR
     dirs.push_back(SASQ_LLAMA_DATA_DIR);
@@ -121,13 +153,9 @@ std::string data_file(const Args& a, const std::string& rel) {
   fail(ErrorCode::kIoError, "missing data file ", rel, " (looked in: ", looked, "); pass --data DIR or the file option");
 }
 
-std::string file_opt(const Args& a, const std::string& key, const std::string& rel) {
-  if (a.has(key)) {
-    const std::string p = a.get(key, "");
-    if (!exists(p)) fail(ErrorCode::kIoError, "--", key, ": cannot open ", p);
-    return p;
-  }
-  return data_file(a, rel);
+/// `given` (a file option, checked to exist when parsed) or the data file `rel`.
+std::string file_opt(const Options& o, const std::string& given, const std::string& rel) {
+  return given.empty() ? data_file(o, rel) : given;
 }
 
 std::string slurp(const std::string& path) {
@@ -164,31 +192,30 @@ struct Data {
   std::vector<std::vector<int>> calib;
 };
 
-Data load_data(const Args& a, const Tokenizer& tok, const Config& c) {
+Data load_data(const Options& o, const Tokenizer& tok, const Config& c) {
   Data d;
-  d.protocol = a.get("protocol", "tinystories");
-  const long calib_n = a.num("calib-sequences", 128);
+  d.protocol = o.protocol;
+  const long calib_n = o.calib_sequences;
   if (d.protocol == "tinystories") {
-    const auto stories = split_stories(slurp(file_opt(a, "text", "tinystories/tinystories_valid_first1000.txt")));
+    const auto stories = split_stories(slurp(file_opt(o, o.text, "tinystories/tinystories_valid_first1000.txt")));
     if (stories.size() < 1000)
       fail(ErrorCode::kCorruptData, "TinyStories text has ", stories.size(), " stories, the protocol needs 1000");
     d.eval = story_sequences(tok, stories, 1, 500, c.seq_len);
     const int last = calib_n > 0 ? static_cast<int>(std::min<long>(1000, 500 + calib_n)) : 1000;
-    const auto calib_stories = a.has("calib-text") ? split_stories(slurp(file_opt(a, "calib-text", ""))) : stories;
-    d.calib = a.has("calib-text") ? story_sequences(tok, calib_stories, 1,
+    const bool own_calib = !o.calib_text.empty();
+    const auto calib_stories = own_calib ? split_stories(slurp(o.calib_text)) : stories;
+    d.calib = own_calib ? story_sequences(tok, calib_stories, 1,
                                                     static_cast<int>(calib_n > 0 ? std::min<long>(calib_n, static_cast<long>(calib_stories.size())) : static_cast<long>(calib_stories.size())), c.seq_len)
                                   : story_sequences(tok, calib_stories, 501, last, c.seq_len);
   } else if (d.protocol == "wikitext") {
     const int window = std::min(kWikiWindow, c.seq_len);
-    d.eval = stream_windows(tok, slurp(file_opt(a, "text", "wikitext-2-raw/wiki.test.raw")), window);
-    d.calib = stream_windows(tok, slurp(file_opt(a, "calib-text", "wikitext-2-raw/wiki.valid.raw")), window);
+    d.eval = stream_windows(tok, slurp(file_opt(o, o.text, "wikitext-2-raw/wiki.test.raw")), window);
+    d.calib = stream_windows(tok, slurp(file_opt(o, o.calib_text, "wikitext-2-raw/wiki.valid.raw")), window);
     if (calib_n > 0 && static_cast<long>(d.calib.size()) > calib_n) d.calib.resize(static_cast<std::size_t>(calib_n));
-  } else {
-    fail(ErrorCode::kInvalidArgument, "--protocol '", d.protocol, "' is not tinystories or wikitext");
   }
-  const long max_windows = a.num("max-windows", 0);
+  const long max_windows = o.max_windows;
   if (max_windows > 0 && static_cast<long>(d.eval.size()) > max_windows) d.eval.resize(static_cast<std::size_t>(max_windows));
-  d.eval = limit_predictions(std::move(d.eval), a.num("max-tokens", 0));
+  d.eval = limit_predictions(std::move(d.eval), o.max_tokens);
   if (d.eval.empty()) fail(ErrorCode::kInvalidArgument, "no evaluation sequences (check --max-tokens / --max-windows)");
   return d;
 }
@@ -204,36 +231,29 @@ struct QuantSpec {
   SiteParams scales;        ///< its parameters, once load_scales_params() has checked it
 };
 
-QuantSpec parse_quant(const Args& a) {
+/// The quantization of `o`; options that cannot work together are usage errors.
+QuantSpec parse_quant(const Options& o) {
   QuantSpec q;
-  q.w.bits = static_cast<int>(a.num("wbits", 0));
-  q.w.group_size = static_cast<int>(a.num("wgroup", 0));
-  const std::string clip = a.get("wclip", "rtn");
-  if (clip != "rtn" && clip != "mse") fail(ErrorCode::kInvalidArgument, "--wclip '", clip, "' is not rtn or mse");
-  q.w.method = parse_weight_method(clip);
-  q.w.classifier = a.has("wcls");
-  if (q.w.bits != 0 && q.w.bits != 4 && q.w.bits != 8) fail(ErrorCode::kInvalidArgument, "--wbits ", q.w.bits, " is not 0, 4 or 8");
-  if (q.w.group_size != 0 && q.w.group_size != 32 && q.w.group_size != 64 && q.w.group_size != 128)
-    fail(ErrorCode::kInvalidArgument, "--wgroup ", q.w.group_size, " is not 0, 32, 64 or 128");
-  q.act.bits = static_cast<int>(a.num("abits", 0));
-  if (q.act.bits != 0 && q.act.bits != 4 && q.act.bits != 8) fail(ErrorCode::kInvalidArgument, "--abits ", q.act.bits, " is not 0, 4 or 8");
-  q.scales_file = a.get("scales", "");
-  if (a.has("scales") && q.act.bits == 0) fail(ErrorCode::kInvalidArgument, "--scales needs --abits 4|8");
-  const std::string mode = a.get("act", a.has("scales") ? "static" : "dynamic");
-  if (mode != "dynamic" && mode != "static") fail(ErrorCode::kInvalidArgument, "--act '", mode, "' is not dynamic or static");
-  if (a.has("scales") && mode != "static") fail(ErrorCode::kInvalidArgument, "--scales needs --act static, got --act ", mode);
+  const bool file = !o.scales.empty();
+  q.w.bits = o.wbits;
+  q.w.group_size = o.wgroup;
+  q.w.method = parse_weight_method(o.wclip);
+  q.w.classifier = o.wcls;
+  q.act.bits = o.abits;
+  q.scales_file = o.scales;
+  if (file && q.act.bits == 0) cli::usage_fail("--scales needs --abits 4|8");
+  const std::string mode = o.act.empty() ? (file ? "static" : "dynamic") : o.act;
+  if (file && mode != "static") cli::usage_fail("--scales needs --act static, got --act ", mode);
+  if (file && !o.observer.empty()) cli::usage_fail("--observer has no effect with --scales (the scales come from the file)");
   q.act.mode = q.act.bits == 0 ? ActMode::kNone : mode == "static" ? ActMode::kStatic : ActMode::kDynamicPerToken;
-  q.act.kv_cache = a.has("kv-cache");
-  q.observer_name = a.has("scales") ? "file" : a.get("observer", "minmax");
-  if (!a.has("scales")) q.observer = parse_observer(q.observer_name);
-  if (a.has("scales") && q.act.kv_cache)
-    fail(ErrorCode::kInvalidArgument, "--scales with --kv-cache: scales files hold the linear-layer inputs only "
-         "(sasq-train does not train KV-cache scales)");
-  const std::string exec = a.get("exec", "fake");
-  if (exec != "fake" && exec != "int") fail(ErrorCode::kInvalidArgument, "--exec '", exec, "' is not fake or int");
-  q.integer = exec == "int";
-  if (q.integer && (q.w.bits == 0 || !q.act.enabled()))
-    fail(ErrorCode::kInvalidArgument, "--exec int needs --wbits 4|8 and --abits 4|8");
+  q.act.kv_cache = o.kv_cache;
+  q.observer_name = file ? "file" : o.observer.empty() ? "minmax" : o.observer;
+  if (!file) q.observer = parse_observer(q.observer_name);
+  if (file && q.act.kv_cache)
+    cli::usage_fail("--scales with --kv-cache: scales files hold the linear-layer inputs only "
+                    "(sasq-train does not train KV-cache scales)");
+  q.integer = o.exec == "int";
+  if (q.integer && (q.w.bits == 0 || !q.act.enabled())) cli::usage_fail("--exec int needs --wbits 4|8 and --abits 4|8");
   return q;
 }
 
@@ -275,11 +295,11 @@ struct Loaded {
   RopeTable rope;
 };
 
-Loaded load(const Args& a) {
+Loaded load(const Options& o) {
   Loaded l;
-  l.model_path = file_opt(a, "model", "stories260K/stories260K.bin");
+  l.model_path = file_opt(o, o.model, "stories260K/stories260K.bin");
   l.weights = load_checkpoint(l.model_path);
-  l.tok = Tokenizer::load(file_opt(a, "tokenizer", "stories260K/tok512.bin"), l.weights.config.vocab_size);
+  l.tok = Tokenizer::load(file_opt(o, o.tokenizer, "stories260K/tok512.bin"), l.weights.config.vocab_size);
   l.rope = make_rope_table(l.weights.config.seq_len, l.weights.config.head_size());
   return l;
 }
@@ -308,21 +328,14 @@ void load_scales_params(const Loaded& l, QuantSpec& q) {
   q.scales = train::to_site_params(f);
 }
 
-int threads_of(const Args& a) {
-  const long t = a.num("threads", 2);
-  if (t < 1 || t > 256) fail(ErrorCode::kInvalidArgument, "--threads ", t, " outside [1, 256]");
-  return static_cast<int>(t);
-}
-
-int cmd_generate(const Args& a) {
-  Loaded l = load(a);
-  QuantSpec q = parse_quant(a);
+int cmd_generate(const Options& o) {
+  QuantSpec q = parse_quant(o);
+  Loaded l = load(o);
   if (!q.scales_file.empty()) load_scales_params(l, q);
-  const long steps = std::min<long>(a.num("steps", 256), l.weights.config.seq_len);
-  if (steps < 1) fail(ErrorCode::kInvalidArgument, "--steps ", steps, " < 1");
-  const std::vector<int> prompt = l.tok.encode(a.get("prompt", ""), true);
+  const long steps = std::min<long>(o.steps, l.weights.config.seq_len);
+  const std::vector<int> prompt = l.tok.encode(o.prompt, true);
   std::vector<std::vector<int>> calib;
-  if (q.act.mode == ActMode::kStatic && q.scales_file.empty()) calib = load_data(a, l.tok, l.weights.config).calib;
+  if (q.act.mode == ActMode::kStatic && q.scales_file.empty()) calib = load_data(o, l.tok, l.weights.config).calib;
   const auto p = prepare(l.weights, l.rope, q, calib);
   const SiteParams* sp = q.act.mode == ActMode::kStatic ? &p->params : nullptr;
   std::vector<int> out;
@@ -346,7 +359,7 @@ std::string json_escape(const std::string& s) {
   return out;
 }
 
-std::string json_result(const Args& a, const QuantSpec& q, const Data& d, const PplResult& r, const Prepared& p) {
+std::string json_result(const Options& o, const QuantSpec& q, const Data& d, const PplResult& r, const Prepared& p) {
   std::ostringstream os;
   os.precision(12);
   os << "{\"ppl\": " << r.ppl() << ", \"nll_sum\": " << r.nll_sum << ", \"tokens\": " << r.tokens
@@ -360,20 +373,20 @@ std::string json_result(const Args& a, const QuantSpec& q, const Data& d, const 
   if (!q.scales_file.empty()) os << ", \"scales\": \"" << json_escape(q.scales_file) << "\"";
   os << ", \"calib_sequences\": "
      << (q.act.mode == ActMode::kStatic && q.scales_file.empty() ? d.calib.size() : 0) << ", \"calib_seconds\": " << p.calib_seconds
-     << ", \"threads\": " << threads_of(a) << "}";
+     << ", \"threads\": " << o.threads << "}";
   return os.str();
 }
 
-int cmd_ppl(const Args& a) {
-  Loaded l = load(a);
-  QuantSpec q = parse_quant(a);
+int cmd_ppl(const Options& o) {
+  QuantSpec q = parse_quant(o);
+  Loaded l = load(o);
   if (!q.scales_file.empty()) load_scales_params(l, q);
-  const Data d = load_data(a, l.tok, l.weights.config);
+  const Data d = load_data(o, l.tok, l.weights.config);
   const auto p = prepare(l.weights, l.rope, q, d.calib);
   Progress bar("ppl");
-  const PplResult r = run_ppl(*p, l.rope, q, d.eval, threads_of(a), bar.fn());
-  if (a.has("json")) {
-    std::cout << json_result(a, q, d, r, *p) << "\n";
+  const PplResult r = run_ppl(*p, l.rope, q, d.eval, o.threads, bar.fn());
+  if (o.json) {
+    std::cout << json_result(o, q, d, r, *p) << "\n";
   } else {
     std::printf("ppl %.6f  nll_sum %.4f  tokens %ld  sequences %ld  %.2f s  %.0f tokens/s\n", r.ppl(), r.nll_sum, r.tokens,
                 r.sequences, r.seconds, r.tokens_per_second());
@@ -409,13 +422,12 @@ class StatsExec {
   std::array<Eigen::Index, kNumSites> cols_{};
 };
 
-int cmd_stats(const Args& a) {
-  Loaded l = load(a);
-  const QuantSpec q = parse_quant(a);
-  const Data d = load_data(a, l.tok, l.weights.config);
+int cmd_stats(const Options& o) {
+  const QuantSpec q = parse_quant(o);
+  Loaded l = load(o);
+  const Data d = load_data(o, l.tok, l.weights.config);
   const auto p = prepare(l.weights, l.rope, q, d.calib);
-  const long max_tokens = a.num("max-tokens", 4096);
-  StatsExec exec(l.weights.config, max_tokens > 0 ? max_tokens : 4096);
+  StatsExec exec(l.weights.config, o.stats_tokens);
   long tokens = 0;
   for (const auto& s : d.calib) {
     if (exec.full()) break;
@@ -423,11 +435,11 @@ int cmd_stats(const Args& a) {
     tokens += static_cast<long>(s.size()) - 1;
   }
   std::ofstream file;
-  if (a.has("out")) {
-    file.open(a.get("out", ""));
-    if (!file) fail(ErrorCode::kIoError, "--out: cannot write ", a.get("out", ""));
+  if (!o.out.empty()) {
+    file.open(o.out);
+    if (!file) fail(ErrorCode::kIoError, "--out: cannot write ", o.out);
   }
-  std::ostream& os = a.has("out") ? file : std::cout;
+  std::ostream& os = !o.out.empty() ? file : std::cout;
   os << "layer,site,tokens,channels,min,max,absmax,mean,std,kurtosis,quant_difficulty,max_median_ratio\n";
   os.precision(8);
   for (int layer = 0; layer < l.weights.config.n_layers; ++layer)
@@ -444,17 +456,17 @@ int cmd_stats(const Args& a) {
   return 0;
 }
 
-int cmd_baselines(const Args& a) {
-  Loaded l = load(a);
-  const Data d = load_data(a, l.tok, l.weights.config);
-  const int threads = threads_of(a);
+int cmd_baselines(const Options& o) {
+  Loaded l = load(o);
+  const Data d = load_data(o, l.tok, l.weights.config);
+  const int threads = o.threads;
   auto run = [&](int wbits, int abits, const std::string& act, const std::string& observer, bool integer) {
-    Args b = a;
-    b.opt["wbits"] = std::to_string(wbits);
-    b.opt["abits"] = std::to_string(abits);
-    b.opt["act"] = act;
-    b.opt["observer"] = observer;
-    b.opt["exec"] = integer ? "int" : "fake";
+    Options b = o;
+    b.wbits = wbits;
+    b.abits = abits;
+    b.act = act;
+    b.observer = observer;
+    b.exec = integer ? "int" : "fake";
     const QuantSpec q = parse_quant(b);
     const auto p = prepare(l.weights, l.rope, q, d.calib);
     Progress bar("W" + std::to_string(wbits) + "A" + std::to_string(abits) + " " + act + " " + observer);
@@ -485,22 +497,14 @@ int cmd_baselines(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    const Args a = parse_args(argc, argv);
-    if (a.command.empty() || a.has("help")) {
-      std::fputs(kUsage, a.command.empty() && !a.has("help") ? stderr : stdout);
-      return a.has("help") ? 0 : 2;
-    }
-    if (a.command == "generate") return cmd_generate(a);
-    if (a.command == "ppl") return cmd_ppl(a);
-    if ((a.command == "stats" || a.command == "baselines") && a.has("scales"))
-      fail(ErrorCode::kInvalidArgument, "--scales applies to ppl and generate only");
-    if (a.command == "stats") return cmd_stats(a);
-    if (a.command == "baselines") return cmd_baselines(a);
-    std::fprintf(stderr, "sasq-llama: unknown command '%s'\n%s", a.command.c_str(), kUsage);
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sasq-llama: error: %s\n", e.what());
-    return 1;
-  }
+  Options o;
+  CLI::App app("sasq-llama: generation, perplexity, activation statistics and baselines for llama2.c checkpoints",
+               "sasq-llama");
+  build_cli(app, o);
+  return cli::run(app, argc, argv, [&] {
+    if (o.command == "generate") return cmd_generate(o);
+    if (o.command == "ppl") return cmd_ppl(o);
+    if (o.command == "stats") return cmd_stats(o);
+    return cmd_baselines(o);
+  });
 }

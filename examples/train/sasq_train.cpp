@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cli.hpp"
 #include "llama/checkpoint.hpp"
 #include "llama/perplexity.hpp"
 #include "llama/quantized.hpp"
@@ -27,111 +28,66 @@ namespace {
 
 using namespace sasq;
 
-const char* kUsage = R"(usage: sasq-train [options]
-  --model PATH            llama2.c checkpoint (default <data>/stories260K/stories260K.bin)
-  --tokenizer PATH        tokenizer (default <data>/stories260K/tok512.bin)
-  --text PATH             TinyStories text (default <data>/tinystories/tinystories_valid_first1000.txt)
-  --out PATH              scales file to write (default sasq.scales)
-  --wbits 0|4|8           weight bits, quantized once before training (default 8)
-  --wgroup N              weight group size along K (default 0 = per output channel)
-  --abits 4|8             activation bits (default 8)
-  --granularity G         per_tensor (default) | per_channel
-  --observer K            initialisation: meanabsmax (default) | minmax | ema | percentile | mse
-  --steps N --batch N --lr X --warmup N --min-lr-ratio X --clip X --eval-every N --patience N
-  --schedule S            cosine (default) | linear | constant
-  --lsq-grad-scale        multiply the scale gradient by 1/sqrt(N*qmax)
-  --max-predictions N     predictions per training sequence (default 256)
-  --train FIRST-LAST      training stories (default 501-1000); the last --heldout are held out
-  --heldout N             held-out stories for early stopping (default 50)
-  --calibration N         calibration stories for the initial scales (default 64)
-  --seed N --threads N    (defaults 1 and 2)
-  --eval                  perplexity of stories 1-500 with the initial and the learned scales
-  --quiet                 no progress bar
-)";
-
-[[noreturn]] void usage_error(const std::string& msg) {
-  std::cerr << "sasq-train: " << msg << "\n" << kUsage;
-  std::exit(2);
-}
-
 struct Args {
   std::string data = SASQ_DEFAULT_DATA_DIR;
   std::string model, tokenizer, text, out = "sasq.scales";
   llama::WeightQuantConfig wq{8, 0, llama::WeightMethod::kRtn, false};
   train::QuantConfig q;
   train::TrainOptions o;
-  int first = 501, last = 1000, heldout = 50;
+  cli::StoryRange stories{501, 1000};
+  int heldout = 50;
   bool eval = false, quiet = false;
-  std::string observer_name = "meanabsmax";
+  std::string observer_name = "meanabsmax", granularity = "per_tensor", schedule = "cosine";
 };
 
-Args parse(int argc, char** argv) {
-  Args a;
-  auto need = [&](int& i) -> std::string {
-    if (i + 1 >= argc) usage_error(std::string("missing value after ") + argv[i]);
-    return argv[++i];
-  };
-  auto num = [&](int& i) {
-    const std::string s = need(i);
-    char* end = nullptr;
-    const double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || *end) usage_error("not a number: " + s);
-    return v;
-  };
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    if (k == "--model") a.model = need(i);
-    else if (k == "--tokenizer") a.tokenizer = need(i);
-    else if (k == "--text") a.text = need(i);
-    else if (k == "--out") a.out = need(i);
-    else if (k == "--wbits") a.wq.bits = static_cast<int>(num(i));
-    else if (k == "--wgroup") a.wq.group_size = static_cast<int>(num(i));
-    else if (k == "--abits") a.q.bits = static_cast<int>(num(i));
-    else if (k == "--granularity") {
-      const std::string g = need(i);
-      if (g == "per_tensor") a.q.granularity = train::Granularity::kPerTensor;
-      else if (g == "per_channel") a.q.granularity = train::Granularity::kPerChannel;
-      else usage_error("unknown granularity " + g);
-    } else if (k == "--observer") {
-      a.observer_name = need(i);
-      a.q.observer = llama::parse_observer(a.observer_name);
-    }
-    else if (k == "--steps") a.o.steps = static_cast<int>(num(i));
-    else if (k == "--batch") a.o.batch = static_cast<int>(num(i));
-    else if (k == "--lr") a.o.lr = num(i);
-    else if (k == "--warmup") a.o.warmup_steps = static_cast<int>(num(i));
-    else if (k == "--min-lr-ratio") a.o.min_lr_ratio = num(i);
-    else if (k == "--clip") a.o.clip_norm = num(i);
-    else if (k == "--eval-every") a.o.eval_every = static_cast<int>(num(i));
-    else if (k == "--patience") a.o.patience = static_cast<int>(num(i));
-    else if (k == "--schedule") {
-      const std::string s = need(i);
-      if (s == "cosine") a.o.schedule = train::LrSchedule::kCosine;
-      else if (s == "linear") a.o.schedule = train::LrSchedule::kLinear;
-      else if (s == "constant") a.o.schedule = train::LrSchedule::kConstant;
-      else usage_error("unknown schedule " + s);
-    } else if (k == "--lsq-grad-scale") a.o.lsq_grad_scale = true;
-    else if (k == "--max-predictions") a.o.max_predictions = static_cast<int>(num(i));
-    else if (k == "--train") {
-      const std::string r = need(i);
-      if (std::sscanf(r.c_str(), "%d-%d", &a.first, &a.last) != 2) usage_error("--train wants FIRST-LAST, got " + r);
-    } else if (k == "--heldout") a.heldout = static_cast<int>(num(i));
-    else if (k == "--calibration") a.o.calibration_sequences = static_cast<int>(num(i));
-    else if (k == "--seed") a.o.seed = static_cast<std::uint64_t>(num(i));
-    else if (k == "--threads") a.o.threads = static_cast<int>(num(i));
-    else if (k == "--eval") a.eval = true;
-    else if (k == "--quiet") a.quiet = true;
-    else if (k == "--help" || k == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    } else usage_error("unknown option " + k);
-  }
+constexpr int kMaxCount = 1000000000;
+
+/// The sasq-train command line.
+void build_cli(CLI::App& app, Args& a) {
+  cli::init(app);
+  cli::add_input_dir(app, "--data", a.data, "data folder of the default files (default ../shared/data)");
+  cli::add_input_file(app, "--model", a.model, "llama2.c checkpoint (default <data>/stories260K/stories260K.bin)");
+  cli::add_input_file(app, "--tokenizer", a.tokenizer, "tokenizer (default <data>/stories260K/tok512.bin)");
+  cli::add_input_file(app, "--text", a.text, "TinyStories text (default <data>/tinystories/tinystories_valid_first1000.txt)");
+  cli::add_output_file(app, "--out", a.out, "scales file to write");
+  cli::add_wbits(app, a.wq.bits)->description("weight bits, quantized once before training (0 = float weights)");
+  cli::add_wgroup(app, a.wq.group_size);
+  cli::add_abits(app, a.q.bits, {4, 8});
+  cli::add_choice(app, "--granularity", a.granularity, {"per_tensor", "per_channel"}, "one scale per tensor or per channel");
+  cli::add_observer(app, a.observer_name, "initialisation of the scales");
+  cli::add_int(app, "--steps", a.o.steps, 0, kMaxCount, "training steps");
+  cli::add_int(app, "--batch", a.o.batch, 1, kMaxCount, "sequences per step");
+  cli::add_real(app, "--lr", a.o.lr, 1e-12, 1e3, "Adam learning rate on ln s");
+  cli::add_int(app, "--warmup", a.o.warmup_steps, 0, kMaxCount, "warm-up steps");
+  cli::add_real(app, "--min-lr-ratio", a.o.min_lr_ratio, 0.0, 1.0, "final learning rate / peak learning rate");
+  cli::add_real(app, "--clip", a.o.clip_norm, 0.0, 1e30, "gradient norm clip (0 = none)");
+  cli::add_int(app, "--eval-every", a.o.eval_every, 1, kMaxCount, "held-out evaluation period (steps)");
+  cli::add_int(app, "--patience", a.o.patience, 0, kMaxCount, "evaluations without improvement before stopping (0 = never)");
+  cli::add_choice(app, "--schedule", a.schedule, {"cosine", "linear", "constant"}, "learning-rate schedule");
+  app.add_flag("--lsq-grad-scale", a.o.lsq_grad_scale, "multiply the scale gradient by 1/sqrt(N*qmax)");
+  cli::add_int(app, "--max-predictions", a.o.max_predictions, 1, kMaxCount, "predictions per training sequence");
+  cli::add_story_range(app, "--train", a.stories, 501, 1000,
+                       "training stories (501-1000 at most: 1-500 are evaluated); the last --heldout are held out");
+  cli::add_int(app, "--heldout", a.heldout, 1, 499, "held-out stories for early stopping");
+  cli::add_int(app, "--calibration", a.o.calibration_sequences, 1, kMaxCount, "calibration stories for the initial scales");
+  cli::add_int(app, "--seed", a.o.seed, std::uint64_t{0}, std::uint64_t{1} << 62, "random seed");
+  cli::add_threads(app, a.o.threads);
+  app.add_flag("--eval", a.eval, "perplexity of stories 1-500 with the initial and the learned scales");
+  app.add_flag("--quiet", a.quiet, "no progress bar");
+}
+
+/// Fills the defaults that depend on other options and checks the combinations.
+void finish(Args& a) {
   if (a.model.empty()) a.model = a.data + "/stories260K/stories260K.bin";
   if (a.tokenizer.empty()) a.tokenizer = a.data + "/stories260K/tok512.bin";
   if (a.text.empty()) a.text = a.data + "/tinystories/tinystories_valid_first1000.txt";
-  if (a.first < 501) usage_error("training stories must not overlap the evaluation stories 1-500");
-  if (a.heldout < 1 || a.heldout >= a.last - a.first + 1) usage_error("--heldout must leave training stories");
-  return a;
+  a.q.granularity = a.granularity == "per_channel" ? train::Granularity::kPerChannel : train::Granularity::kPerTensor;
+  a.q.observer = llama::parse_observer(a.observer_name);
+  a.o.schedule = a.schedule == "linear"   ? train::LrSchedule::kLinear
+                 : a.schedule == "constant" ? train::LrSchedule::kConstant
+                                            : train::LrSchedule::kCosine;
+  if (a.heldout >= a.stories.last - a.stories.first + 1)
+    cli::usage_fail("--heldout ", a.heldout, " leaves no training stories in --train ", a.stories.first, "-", a.stories.last);
 }
 
 std::string read_text(const std::string& path) {
@@ -152,13 +108,12 @@ void progress_bar(const train::Progress& p) {
   std::fflush(stderr);
 }
 
-int run(int argc, char** argv) {
-  const Args a = parse(argc, argv);
+int run(const Args& a) {
   const llama::Weights fp = llama::load_checkpoint(a.model);
   const llama::Tokenizer tok = llama::Tokenizer::load(a.tokenizer, fp.config.vocab_size);
   const std::string text = read_text(a.text);
   const int seq_len = fp.config.seq_len;
-  const train::TrainData data = train::make_train_data(tok, text, seq_len, a.first, a.last, a.heldout);
+  const train::TrainData data = train::make_train_data(tok, text, seq_len, a.stories.first, a.stories.last, a.heldout);
 
   const llama::QuantizedModel qm = llama::quantize_weights(fp, a.wq);
   train::TrainOptions o = a.o;
@@ -207,10 +162,11 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "sasq-train: error: " << e.what() << "\n";
-    return 1;
-  }
+  Args a;
+  CLI::App app("sasq-train: learns static activation-quantizer scales (SASQ) of a weight-quantized LLaMA", "sasq-train");
+  build_cli(app, a);
+  return sasq::cli::run(app, argc, argv, [&] {
+    finish(a);
+    return run(a);
+  });
 }

@@ -211,9 +211,10 @@ TEST_CASE("sasq-llama ppl --scales: a calibrated scales file equals static mean-
   const std::string per_channel = dir + "/llama_data_test_per_channel.scales";
   sasq::train::save_scales(per_channel, channels);
 
-  const std::string base = "\"" + exe + "\" ppl --json --model \"" + kModel + "\" --tokenizer \"" + kTok +
-                           "\" --text \"" + kStories + "\" --max-tokens 3000 --calib-sequences " +
-                           std::to_string(kCalib) + " --wbits 8 --abits 8 --act static";
+  const std::string common = "\"" + exe + "\" ppl --json --model \"" + kModel + "\" --tokenizer \"" + kTok +
+                             "\" --text \"" + kStories + "\" --max-tokens 3000 --calib-sequences " +
+                             std::to_string(kCalib) + " --wbits 8 --act static";
+  const std::string base = common + " --abits 8";
   for (const char* exec : {"fake", "int"}) {
     CAPTURE(exec);
     const Run calibrated = run_command(base + " --observer meanabsmax --exec " + exec);
@@ -228,7 +229,7 @@ TEST_CASE("sasq-llama ppl --scales: a calibrated scales file equals static mean-
     CHECK(json_field(from_scales.output, "observer") == "\"file\"");
   }
 
-  const Run wrong_abits = run_command(base + " --scales \"" + good + "\" --abits 4");
+  const Run wrong_abits = run_command(common + " --scales \"" + good + "\" --abits 4");
   CHECK(wrong_abits.status != 0);
   CHECK(wrong_abits.output.find("scales are for 8-bit activations, requested 4 bits") != std::string::npos);
   const Run wrong_bits = run_command(base + " --scales \"" + bad_bits + "\"");
