@@ -4,7 +4,7 @@
 # Extra arguments go to sasq-experiment (e.g. --quick, --threads N, --data DIR, --out DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
+bash scripts/deps.sh --main
 if command -v ccache >/dev/null; then export CMAKE_CXX_COMPILER_LAUNCHER=ccache; fi
 data=../shared/data
 for f in stories260K/stories260K.bin stories260K/tok512.bin tinystories/tinystories_valid_first1000.txt \
