@@ -134,6 +134,21 @@ TEST_CASE("every activation type x weight format x epilogue on one tail shape") 
         }
 }
 
+TEST_CASE("decode tiles (1 and 2 rows: split accumulators, fused group loop) over every format") {
+  if (!isa_available()) return;
+  std::mt19937 rng(11);
+  int i = 0;
+  for (std::ptrdiff_t m : {1, 2, 8, 14})
+    for (WeightFormat f : kFormats)
+      for (std::ptrdiff_t k : {24, 1000, 1031}) {
+        Case c{m, 130, k, i % 2 == 0, f, i % 5, i % 3 == 0};
+        if (c.epilogue == 3) c.fmt.gate_up_pair = true;
+        run(c, rng);
+        ++i;
+      }
+  for (WeightFormat f : kFormats) run(Case{2, 9, 2048, true, f, 0, false, 1}, rng);  // extremes through every group
+}
+
 TEST_CASE("extreme values: all minimum and all maximum activations and weights") {
   if (!isa_available()) return;
   std::mt19937 rng(5);

@@ -12,24 +12,35 @@
 #include "sasq/core/matrix_view.hpp"
 #include "sasq/core/span.hpp"
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace sasq {
 
 /// Owns `size` trivially copyable elements aligned to kAlignment bytes (a cache line and a
-/// zmm register). Moves, never copies implicitly; clone() makes an explicit copy.
+/// zmm register). Moves, never copies implicitly; clone() makes an explicit copy. Buffers of
+/// kHugePageBytes or more are aligned to it and, on Linux, advised as transparent huge pages (packed
+/// weights streamed from DRAM then cost one TLB miss per 2 MiB instead of per 4 KiB).
 template <class T>
 class AlignedBuffer {
   static_assert(std::is_trivially_copyable_v<T>, "AlignedBuffer holds trivially copyable types only");
 
  public:
   static constexpr std::size_t kAlignment = 64;
+  static constexpr std::size_t kHugePageBytes = std::size_t{1} << 21;
 
   AlignedBuffer() = default;
   explicit AlignedBuffer(std::size_t size) : size_(size) {
     if (size == 0) return;
     if (size > (std::numeric_limits<std::size_t>::max() - kAlignment) / sizeof(T)) throw std::bad_alloc();
-    std::size_t bytes = (size * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment;
-    data_ = static_cast<T*>(std::aligned_alloc(kAlignment, bytes));
+    const std::size_t align = size * sizeof(T) >= kHugePageBytes ? kHugePageBytes : kAlignment;
+    const std::size_t bytes = (size * sizeof(T) + align - 1) / align * align;
+    data_ = static_cast<T*>(std::aligned_alloc(align, bytes));
     if (!data_) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (align == kHugePageBytes) madvise(data_, bytes, MADV_HUGEPAGE);  // advice only: failure is harmless
+#endif
     std::memset(static_cast<void*>(data_), 0, bytes);
   }
   AlignedBuffer(AlignedBuffer&& o) noexcept

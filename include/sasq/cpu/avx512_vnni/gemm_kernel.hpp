@@ -5,7 +5,9 @@
 // weight group (accumulators start at -shift[r] · colsum: the +128 s8 shift or the u8 zero point),
 // convert and fmadd with the group's weight scales; finally fmadd with the row scale and the bias
 // (epilogue.hpp order).
-// Decode (M <= 6) is the same kernel with R = M: each weight byte is read once per call.
+// Decode (M <= 6) is the same kernel with R = M: each weight byte is read once per call. Tiles of 1-2 rows
+// keep a second accumulator set (odd quads) to break the vpdpbusd dependency chains, and with group
+// scales run the whole group loop in registers (decode_groups).
 #pragma once
 
 #include <cstdint>
@@ -79,47 +81,117 @@ struct GemmKernel<isa::avx512_vnni> {
     return _mm512_set1_epi32(v);
   }
 
+  /// One K octet of the register tile: acc[q % S][r][v] += a[r] quad q · w[v] quad q (vpdpbusd).
+  template <int R, int Bits, int S>
+  SASQ_TARGET_AVX512_VNNI static inline __attribute__((always_inline)) void octet(__m512i (&acc)[S][R][kPanelsPerBlock],
+                                                                                 const std::uint8_t* wo, const std::uint8_t* ao,
+                                                                                 std::ptrdiff_t lda, __m512i lut, __m512i low4) {
+    constexpr int V = kPanelsPerBlock;
+    SASQ_UNROLL
+    for (int q = 0; q < 2; ++q) {
+      __m512i b[V];
+      SASQ_UNROLL
+      for (int v = 0; v < V; ++v) {
+        if constexpr (Bits == 8) {
+          b[v] = _mm512_load_si512(wo + q * 256 + v * 64);
+        } else {
+          const __m512i x = _mm512_load_si512(wo + v * 64);
+          const __m512i nib = q == 0 ? _mm512_and_si512(x, low4) : _mm512_and_si512(_mm512_srli_epi16(x, 4), low4);
+          b[v] = _mm512_shuffle_epi8(lut, nib);
+        }
+      }
+      SASQ_UNROLL
+      for (int r = 0; r < R; ++r) {
+        const __m512i a = broadcast4(ao + r * lda + q * 4);
+        SASQ_UNROLL
+        for (int v = 0; v < V; ++v) acc[q % S][r][v] = _mm512_dpbusd_epi32(acc[q % S][r][v], a, b[v]);
+      }
+    }
+  }
+
+  /// int4 nibble -> int8 (two's complement) table for vpshufb, in every 128-bit lane.
+  SASQ_TARGET_AVX512_VNNI static inline __m512i nibble_lut() {
+    return _mm512_set4_epi32(-0x00010204, -0x04050608, 0x07060504, 0x03020100);
+  }
+
   /// The register tile: acc[r][v] += Σ over n octets of a[r] · w[v] (vpdpbusd). acc lives in memory
   /// between calls; a separate, non-inlined function keeps GCC's allocator from spilling inside the loop.
+  /// Decode tiles (R <= 2) keep one accumulator set per quad (S = 2), so 8 or 16 independent vpdpbusd
+  /// chains, not 4 or 8, hide its latency; the two sets are added at the end (the same exact int32 sum).
   template <int R, int Bits>
   SASQ_TARGET_AVX512_VNNI __attribute__((noinline)) static void dot_octets(const std::uint8_t* wo, std::ptrdiff_t ob,
                                                                          const std::uint8_t* ao, std::ptrdiff_t lda,
                                                                          std::ptrdiff_t n, __m512i* acc_mem) {
-    constexpr int V = kPanelsPerBlock;
-    // int4 nibble -> int8 (two's complement) in every 128-bit lane.
-    const __m512i lut = _mm512_set4_epi32(-0x00010204, -0x04050608, 0x07060504, 0x03020100);
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
-    __m512i acc[R][V];
+    constexpr int V = kPanelsPerBlock, S = R <= 2 ? 2 : 1;
+    const __m512i lut = nibble_lut(), low4 = _mm512_set1_epi8(0x0F);
+    __m512i acc[S][R][V];
     SASQ_UNROLL
     for (int r = 0; r < R; ++r)
       SASQ_UNROLL
-      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_load_si512(acc_mem + r * V + v);
-    for (std::ptrdiff_t o = 0; o < n; ++o, wo += ob, ao += kKStep) {
+      for (int v = 0; v < V; ++v) {
+        acc[0][r][v] = _mm512_load_si512(acc_mem + r * V + v);
+        if constexpr (S == 2) acc[S - 1][r][v] = _mm512_setzero_si512();
+      }
+    for (std::ptrdiff_t o = 0; o < n; ++o, wo += ob, ao += kKStep) octet<R, Bits, S>(acc, wo, ao, lda, lut, low4);
+    SASQ_UNROLL
+    for (int r = 0; r < R; ++r)
       SASQ_UNROLL
-      for (int q = 0; q < 2; ++q) {
-        __m512i b[V];
-        SASQ_UNROLL
-        for (int v = 0; v < V; ++v) {
-          if constexpr (Bits == 8) {
-            b[v] = _mm512_load_si512(wo + q * 256 + v * 64);
-          } else {
-            const __m512i x = _mm512_load_si512(wo + v * 64);
-            const __m512i nib = q == 0 ? _mm512_and_si512(x, low4) : _mm512_and_si512(_mm512_srli_epi16(x, 4), low4);
-            b[v] = _mm512_shuffle_epi8(lut, nib);
-          }
-        }
+      for (int v = 0; v < V; ++v) {
+        if constexpr (S == 2) acc[0][r][v] = _mm512_add_epi32(acc[0][r][v], acc[S - 1][r][v]);
+        _mm512_store_si512(acc_mem + r * V + v, acc[0][r][v]);
+      }
+  }
+
+  /// Decode tile (R <= 2) with per-group scales: the whole group loop in one function, the float
+  /// accumulators y[r][v] in registers instead of a memory round trip per group. Same operations in the
+  /// same order as the general path (exact int32 per group, then fmaf(float(acc), ws, y)).
+  template <int R, int Bits>
+  SASQ_TARGET_AVX512_VNNI __attribute__((noinline)) static void decode_groups(const PackedWeights& w, const TileArgs& t,
+                                                                            float* y) {
+    constexpr int V = kPanelsPerBlock, S = R == 1 ? 2 : 1;
+    constexpr __mmask16 kAll = 0xFFFF;
+    const __m512i lut = nibble_lut(), low4 = _mm512_set1_epi8(0x0F);
+    const std::ptrdiff_t groups = w.groups(), octs = w.k_padded() / kKStep, group_octs = w.group_size() / kKStep;
+    const std::ptrdiff_t ob = w.octet_bytes();
+    const std::uint8_t* wo = w.block(t.p0 / kPanelsPerBlock);
+    const std::uint8_t* ao = t.a;
+    __m512 yf[R][V];
+    SASQ_UNROLL
+    for (int r = 0; r < R; ++r)
+      SASQ_UNROLL
+      for (int v = 0; v < V; ++v) yf[r][v] = _mm512_setzero_ps();
+    for (std::ptrdiff_t g = 0; g < groups; ++g) {
+      __m512i acc[S][R][V];
+      SASQ_UNROLL
+      for (int v = 0; v < V; ++v) {
+        const __m512i cs = _mm512_load_si512(w.col_sums(t.p0 + v, g));
         SASQ_UNROLL
         for (int r = 0; r < R; ++r) {
-          const __m512i a = broadcast4(ao + r * lda + q * 4);
-          SASQ_UNROLL
-          for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], a, b[v]);
+          acc[0][r][v] = _mm512_mullo_epi32(_mm512_set1_epi32(-t.shift[r]), cs);
+          if constexpr (S == 2) acc[S - 1][r][v] = _mm512_setzero_si512();
+        }
+      }
+      const std::ptrdiff_t o_end = (g + 1) * group_octs < octs ? (g + 1) * group_octs : octs;
+      for (std::ptrdiff_t o = g * group_octs; o < o_end; ++o, wo += ob, ao += kKStep)
+        octet<R, Bits, S>(acc, wo, ao, t.lda, lut, low4);
+      SASQ_UNROLL
+      for (int v = 0; v < V; ++v) {
+        const __m512 sc = _mm512_load_ps(w.scales(t.p0 + v, g));
+        SASQ_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const __m512i sum = S == 2 ? _mm512_add_epi32(acc[0][r][v], acc[S - 1][r][v]) : acc[0][r][v];
+          yf[r][v] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAll, sum), sc, yf[r][v]);
         }
       }
     }
     SASQ_UNROLL
-    for (int r = 0; r < R; ++r)
+    for (int r = 0; r < R; ++r) {
+      const __m512 rs = _mm512_set1_ps(t.row_scale[r]);
       SASQ_UNROLL
-      for (int v = 0; v < V; ++v) _mm512_store_si512(acc_mem + r * V + v, acc[r][v]);
+      for (int v = 0; v < V; ++v)
+        _mm512_store_ps(y + r * kTileCols + v * kPanelCols,
+                        _mm512_fmadd_ps(yf[r][v], rs, _mm512_load_ps(t.bias + v * kPanelCols)));
+    }
   }
 
   template <int R, int Bits>
@@ -143,6 +215,10 @@ struct GemmKernel<isa::avx512_vnni> {
           _mm512_store_ps(y + r * kTileCols + v * kPanelCols, _mm512_fmadd_ps(yw, _mm512_set1_ps(t.row_scale[r]), bias));
         }
       }
+      return;
+    }
+    if constexpr (R <= 2) {
+      decode_groups<R, Bits>(w, t, y);
       return;
     }
     // y holds the float accumulator across groups.
