@@ -10,11 +10,13 @@
 // Before timing, every output column of every projection is compared with the exact integer dot
 // product (weight and activation scales are 1, so the f32 output must equal float(exact)).
 // Names: decode_<set>/<impl>/threads:<t>; counters GBps (packed weights + scales + column sums per
-// second); the time is per layer (all its projections); stream_read/threads:<t> reads a 1 GiB buffer (GBps).
+// second); the time is per layer (all its projections); stream_read/bytes:<b>/threads:<t> reads a
+// 16 MiB (L3) or 1 GiB (DRAM) buffer (GBps).
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -201,22 +203,28 @@ void bm_onednn(benchmark::State& state, const std::string& set, bool u8) {
 }
 #endif
 
-/// Read bandwidth: the AVX-512 / AVX2 abs-max reduction of quantize_dynamic_per_token_s8 over 1 GiB,
-/// split in contiguous halves over `threads` threads of the built-in pool.
+/// Read bandwidth: the AVX-512 / AVX2 abs-max reduction of quantize_dynamic_per_token_s8 over a buffer
+/// of `bytes` (16 MiB: L3; 1 GiB: DRAM), split in contiguous parts over `threads` threads of the pool.
 void bm_stream_read(benchmark::State& state) {
-  const int threads = static_cast<int>(state.range(0));
-  static std::vector<float> x(std::size_t{1} << 28, 1.0f);
-  const std::int64_t n = static_cast<std::int64_t>(x.size());
+  const std::int64_t n = state.range(0) / 4;
+  const int threads = static_cast<int>(state.range(1));
+  static std::map<std::int64_t, sasq::AlignedBuffer<float>> buffers;  // built once per size
+  sasq::AlignedBuffer<float>& x = buffers[n];
+  if (x.empty()) {
+    x = sasq::AlignedBuffer<float>(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = 1.0f;
+  }
   std::vector<float> partial(static_cast<std::size_t>(threads));
   auto read = [&](int t) {
     const std::int64_t b = n * t / threads, e = n * (t + 1) / threads;
     bool finite = true;
+    float& m = partial[static_cast<std::size_t>(t)];
     switch (sasq::cpu::default_isa()) {
 #if SASQ_HAS_X86_KERNELS
-      case sasq::Isa::kAvx512Vnni: partial[static_cast<std::size_t>(t)] = sasq::cpu::QuantizeKernel<sasq::isa::avx512_vnni>::abs_max(x.data() + b, e - b, finite); break;
-      case sasq::Isa::kAvx2: partial[static_cast<std::size_t>(t)] = sasq::cpu::QuantizeKernel<sasq::isa::avx2>::abs_max(x.data() + b, e - b, finite); break;
+      case sasq::Isa::kAvx512Vnni: m = sasq::cpu::QuantizeKernel<sasq::isa::avx512_vnni>::abs_max(x.data() + b, e - b, finite); break;
+      case sasq::Isa::kAvx2: m = sasq::cpu::QuantizeKernel<sasq::isa::avx2>::abs_max(x.data() + b, e - b, finite); break;
 #endif
-      default: partial[static_cast<std::size_t>(t)] = sasq::cpu::QuantizeKernel<sasq::isa::scalar>::abs_max(x.data() + b, e - b, finite); break;
+      default: m = sasq::cpu::QuantizeKernel<sasq::isa::scalar>::abs_max(x.data() + b, e - b, finite); break;
     }
   };
   for (auto _ : state) {
@@ -228,7 +236,8 @@ void bm_stream_read(benchmark::State& state) {
 
 void register_all() {
   for (int t : {1, 2}) {
-    benchmark::RegisterBenchmark("stream_read", bm_stream_read)->ArgName("threads")->Arg(t)->UseRealTime()->Unit(benchmark::kMillisecond);
+    for (std::int64_t bytes : {std::int64_t{1} << 24, std::int64_t{1} << 30})
+      benchmark::RegisterBenchmark("stream_read", bm_stream_read)->ArgNames({"bytes", "threads"})->Args({bytes, t})->UseRealTime()->Unit(benchmark::kMicrosecond);
     for (const std::string set : {"l2", "l3", "layer7b"}) {
       for (Impl i : {kInt8, kW4A8, kW4A8G128})
         benchmark::RegisterBenchmark(("decode_" + set + "/" + kImplNames[i]).c_str(), [set, i](benchmark::State& st) { bm_sasq(st, set, i); })
