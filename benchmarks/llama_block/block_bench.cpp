@@ -7,7 +7,9 @@
 //   w8a8_static       static activation scales (SASQ's) with the quantize fused into its producer:
 //                     RMSNorm emits int8 row by row, attention output is quantized as each head writes it,
 //                     and the gate/up gemm's SwiGLU epilogue emits int8 for down_proj;
-//   w4a8g128_static   as w8a8_static with int4 weights, group size 128;
+//   w4a8_static       as w8a8_static with int4 weights, per channel;
+//   w4a8g128_static   as w8a8_static with int4 weights, group size 128 (12.5 % more bytes: its scales
+//                     and column sums);
 //   onednn_w8a8_dynamic  the peer: oneDNN s8s8 matmuls (int32 out) composed with the same per-token
 //                     quantize, a dequantize pass and a separate SwiGLU pass.
 // Shared by all: FP32 RMSNorm, RoPE, causal attention, residual adds (fp32_ops.cpp). q, k, v are one
@@ -52,39 +54,46 @@ std::uint64_t next(std::uint64_t& s) {
 /// Uniform in [-1, 1).
 float uniform(std::uint64_t& s) { return static_cast<float>(static_cast<double>(next(s) >> 11) * 0x1.0p-52 - 1.0); }
 
-/// One weight matrix W[n][k]: FP32, its int8 per-channel and int4 g128 quantization, packed forms.
+/// Weight quantizations of the block: int8 per channel, int4 per channel, int4 with group size 128.
+enum Wq { kInt8, kInt4, kInt4G128, kWqCount };
+
+/// One quantization of a weight matrix: values (one per int8), scales [n][groups], packed form.
+struct QuantizedWeights {
+  std::vector<std::int8_t> q;
+  std::vector<float> scales;
+  std::ptrdiff_t groups = 1;
+  sasq::PackedWeights packed;
+};
+
+/// One weight matrix W[n][k]: FP32 and its three quantizations (abs-max per channel or group).
 struct Linear {
   std::ptrdiff_t n = 0, k = 0;
-  std::vector<float> f32, s8_scales, s4_scales;
-  std::vector<std::int8_t> q8, q4;
-  sasq::PackedWeights p8, p4;
+  std::vector<float> f32;
+  QuantizedWeights wq[kWqCount];
 
   Linear(std::ptrdiff_t n_, std::ptrdiff_t k_, bool gate_up, std::uint64_t seed) : n(n_), k(k_) {
     f32.resize(static_cast<std::size_t>(n * k));
     for (auto& v : f32) v = 0.035f * uniform(seed);  // std ~0.02
-    q8.resize(f32.size());
-    q4.resize(f32.size());
-    const std::ptrdiff_t groups = k / 128;
-    s8_scales.resize(static_cast<std::size_t>(n));
-    s4_scales.resize(static_cast<std::size_t>(n * groups));
-    for (std::ptrdiff_t r = 0; r < n; ++r) {
-      const float* w = f32.data() + r * k;
-      float mx = 0;
-      for (std::ptrdiff_t j = 0; j < k; ++j) mx = std::max(mx, std::fabs(w[j]));
-      const float s = mx / 127.0f;
-      s8_scales[static_cast<std::size_t>(r)] = s;
-      for (std::ptrdiff_t j = 0; j < k; ++j) q8[static_cast<std::size_t>(r * k + j)] = static_cast<std::int8_t>(std::lrint(std::clamp(w[j] / s, -127.0f, 127.0f)));
-      for (std::ptrdiff_t g = 0; g < groups; ++g) {
-        float gm = 0;
-        for (std::ptrdiff_t j = g * 128; j < (g + 1) * 128; ++j) gm = std::max(gm, std::fabs(w[j]));
-        const float s4 = gm / 7.0f;
-        s4_scales[static_cast<std::size_t>(r * groups + g)] = s4;
-        for (std::ptrdiff_t j = g * 128; j < (g + 1) * 128; ++j)
-          q4[static_cast<std::size_t>(r * k + j)] = static_cast<std::int8_t>(std::lrint(std::clamp(w[j] / s4, -8.0f, 7.0f)));
-      }
+    for (int f = 0; f < kWqCount; ++f) {
+      QuantizedWeights& qw = wq[f];
+      const int bits = f == kInt8 ? 8 : 4, group = f == kInt4G128 ? 128 : 0;
+      const float qmax = bits == 8 ? 127.0f : 7.0f, qmin = bits == 8 ? -127.0f : -8.0f;
+      const std::ptrdiff_t gs = group ? group : k;
+      qw.groups = k / gs;
+      qw.q.resize(f32.size());
+      qw.scales.resize(static_cast<std::size_t>(n * qw.groups));
+      for (std::ptrdiff_t r = 0; r < n; ++r)
+        for (std::ptrdiff_t g = 0; g < qw.groups; ++g) {
+          const float* w = f32.data() + r * k + g * gs;
+          float mx = 0;
+          for (std::ptrdiff_t j = 0; j < gs; ++j) mx = std::max(mx, std::fabs(w[j]));
+          const float sc = mx / qmax;
+          qw.scales[static_cast<std::size_t>(r * qw.groups + g)] = sc;
+          for (std::ptrdiff_t j = 0; j < gs; ++j)
+            qw.q[static_cast<std::size_t>(r * k + g * gs + j)] = static_cast<std::int8_t>(std::lrint(std::clamp(w[j] / sc, qmin, qmax)));
+        }
+      qw.packed = sasq::pack_weights(MatrixView<const std::int8_t>(qw.q.data(), n, k), qw.scales, {bits, group, gate_up});
     }
-    p8 = sasq::pack_weights(MatrixView<const std::int8_t>(q8.data(), n, k), s8_scales, {8, 0, gate_up});
-    p4 = sasq::pack_weights(MatrixView<const std::int8_t>(q4.data(), n, k), s4_scales, {4, 128, gate_up});
   }
 };
 
@@ -143,7 +152,10 @@ struct State {
   }
 };
 
-enum class Variant { kFp32, kW8A8Dynamic, kW8A8Static, kW4A8Static, kOneDnn };
+enum class Variant { kFp32, kW8A8Dynamic, kW8A8Static, kW4A8Static, kW4A8G128Static, kOneDnn };
+
+/// The weight quantization of a sasq variant.
+Wq weights_of(Variant v) { return v == Variant::kW4A8Static ? kInt4 : v == Variant::kW4A8G128Static ? kInt4G128 : kInt8; }
 
 /// What a benchmark's run needs: the variant, its thread count and (oneDNN) its primitives.
 struct Runner;
@@ -191,7 +203,7 @@ struct Runner {
                                dnnl::memory::desc({lin->k, lin->n}, dt::s8, tag::any),
                                dnnl::memory::desc({rt, lin->n}, dt::s32, tag::ab)),
             *eng);
-        dnnl::memory user({{lin->k, lin->n}, dt::s8, tag::ba}, *eng, const_cast<std::int8_t*>(lin->q8.data()));
+        dnnl::memory user({{lin->k, lin->n}, dt::s8, tag::ba}, *eng, const_cast<std::int8_t*>(lin->wq[kInt8].q.data()));
         d->wei = dnnl::memory(pd.weights_desc(), *eng);
         dnnl::reorder(user, d->wei).execute(*strm, user, d->wei);
         d->prim = dnnl::matmul(pd);
@@ -202,7 +214,7 @@ struct Runner {
 #endif
   }
 
-  const sasq::PackedWeights& packed(const Linear& l) const { return v == Variant::kW4A8Static ? l.p4 : l.p8; }
+  const sasq::PackedWeights& packed(const Linear& l) const { return l.wq[weights_of(v)].packed; }
   sasq::GemmOptions opt() const {
     sasq::GemmOptions o;
     o.threads = threads;
@@ -227,15 +239,15 @@ void linear_dynamic(Runner& r, const Linear& l, const float* x, std::vector<std:
     d.prim.execute(*r.strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, d.wei}, {DNNL_ARG_DST, dst}});
     r.strm->wait();
     if (ldy == l.n) {
-      dequantize(r.s.acc.data(), l.s8_scales.data(), scales.data(), y, rows, static_cast<int>(l.n));
+      dequantize(r.s.acc.data(), l.wq[kInt8].scales.data(), scales.data(), y, rows, static_cast<int>(l.n));
     } else {  // rows of the q|k|v buffer
       for (int i = 0; i < rows; ++i)
-        dequantize(r.s.acc.data() + i * l.n, l.s8_scales.data(), scales.data() + i, y + i * ldy, 1, static_cast<int>(l.n));
+        dequantize(r.s.acc.data() + i * l.n, l.wq[kInt8].scales.data(), scales.data() + i, y + i * ldy, 1, static_cast<int>(l.n));
     }
 #endif
     return;
   }
-  sasq::gemm(MatrixView<const std::int8_t>(xq.data(), rows, l.k), sasq::ActivationQuant::per_token(sc), l.p8, sasq::Epilogue{},
+  sasq::gemm(MatrixView<const std::int8_t>(xq.data(), rows, l.k), sasq::ActivationQuant::per_token(sc), l.wq[kInt8].packed, sasq::Epilogue{},
              MatrixView<float>(y, rows, l.n, ldy), r.opt());
 }
 
@@ -248,7 +260,7 @@ void run_block(Runner& r, int pos0, int rows) {
   const float* x = pos0 == 0 ? b.x.data() : b.x_dec.data();
   float* qkv_rows = s.qkv.data() + static_cast<std::ptrdiff_t>(pos0) * kQkvCols;
   const std::size_t n = static_cast<std::size_t>(rows) * kD;
-  const bool is_static = r.v == Variant::kW8A8Static || r.v == Variant::kW4A8Static;
+  const bool is_static = r.v == Variant::kW8A8Static || r.v == Variant::kW4A8Static || r.v == Variant::kW4A8G128Static;
   // Attention input.
   if (r.v == Variant::kFp32) {
     rmsnorm(x, b.g1.data(), s.xn.data(), rows);
@@ -314,7 +326,7 @@ void run_block(Runner& r, int pos0, int rows) {
       sasq::quantize_dynamic_per_token_s8(MatrixView<const float>(s.xn.data(), rows, kD), MatrixView<std::int8_t>(s.hq.data(), rows, kD), sc);
       sasq::Epilogue swiglu_f32;
       swiglu_f32.activation = sasq::Activation::kSwiGlu;
-      sasq::gemm(MatrixView<const std::int8_t>(s.hq.data(), rows, kD), sasq::ActivationQuant::per_token(sc), b.gate_up.p8, swiglu_f32,
+      sasq::gemm(MatrixView<const std::int8_t>(s.hq.data(), rows, kD), sasq::ActivationQuant::per_token(sc), b.gate_up.wq[kInt8].packed, swiglu_f32,
                  MatrixView<float>(s.act.data(), rows, kF), r.opt());
     }
     linear_dynamic(r, b.down, s.act.data(), s.sq, s.sc_down, rows, s.tmp.data(), kD);
@@ -347,18 +359,16 @@ std::int64_t dot(const std::int8_t* a, const std::int8_t* w, std::ptrdiff_t k0, 
 }
 
 /// The gemm epilogue (epilogue.hpp: dequantize per group, then row scale, no bias) on exact dot
-/// products of activation row `a` with weight row `row` of l (int8 per channel, or int4 g128).
-float expected(const Linear& l, bool int4, const std::int8_t* a, std::ptrdiff_t row, float act_scale) {
+/// products of activation row `a` with weight row `row` of quantization f of l.
+float expected(const Linear& l, Wq f, const std::int8_t* a, std::ptrdiff_t row, float act_scale) {
   using sasq::epilogue::Dequantize;
-  const std::int8_t* w = (int4 ? l.q4 : l.q8).data() + row * l.k;
+  const QuantizedWeights& qw = l.wq[f];
+  const std::int8_t* w = qw.q.data() + row * l.k;
+  const std::ptrdiff_t gs = l.k / qw.groups;
   float y = 0.0f;
-  if (!int4) {
-    y = Dequantize::apply_group(0.0f, static_cast<std::int32_t>(dot(a, w, 0, l.k)), l.s8_scales[static_cast<std::size_t>(row)]);
-  } else {
-    for (std::ptrdiff_t g = 0; g < l.k / 128; ++g)
-      y = Dequantize::apply_group(y, static_cast<std::int32_t>(dot(a, w, g * 128, (g + 1) * 128)),
-                                  l.s4_scales[static_cast<std::size_t>(row * (l.k / 128) + g)]);
-  }
+  for (std::ptrdiff_t g = 0; g < qw.groups; ++g)
+    y = Dequantize::apply_group(y, static_cast<std::int32_t>(dot(a, w, g * gs, (g + 1) * gs)),
+                                qw.scales[static_cast<std::size_t>(row * qw.groups + g)]);
   return Dequantize::apply_row(y, act_scale, 0.0f);
 }
 
@@ -367,29 +377,30 @@ float expected(const Linear& l, bool int4, const std::int8_t* a, std::ptrdiff_t 
 std::string check_exact(Runner& r, int pos0, int rows) {
   const Block& b = r.b;
   const State& s = r.s;
-  const bool int4 = r.v == Variant::kW4A8Static, is_static = int4 || r.v == Variant::kW8A8Static;
+  const Wq wq = weights_of(r.v);
+  const bool is_static = r.v == Variant::kW8A8Static || r.v == Variant::kW4A8Static || r.v == Variant::kW4A8G128Static;
   for (int i : {0, rows - 1}) {
     if (r.v == Variant::kOneDnn) {  // the last matmul was down_proj; its int32 output is still in acc
       for (std::ptrdiff_t c = 0; c < kD; ++c)
-        if (s.acc[static_cast<std::size_t>(i * kD + c)] != dot(s.sq.data() + i * kF, b.down.q8.data() + c * kF, 0, kF))
+        if (s.acc[static_cast<std::size_t>(i * kD + c)] != dot(s.sq.data() + i * kF, b.down.wq[kInt8].q.data() + c * kF, 0, kF))
           return "oneDNN down_proj differs from the exact integer dot product";
       continue;
     }
     const float as_qkv = is_static ? b.s_attn_in : s.sc_qkv[static_cast<std::size_t>(i)];
     for (std::ptrdiff_t c = 2 * kD; c < 3 * kD; ++c)
-      if (s.qkv[static_cast<std::size_t>((pos0 + i) * kQkvCols + c)] != expected(b.qkv, int4, s.xq.data() + i * kD, c, as_qkv))
+      if (s.qkv[static_cast<std::size_t>((pos0 + i) * kQkvCols + c)] != expected(b.qkv, wq, s.xq.data() + i * kD, c, as_qkv))
         return "v_proj differs from the exact integer dot product";
     const float as_mlp = is_static ? b.s_mlp_in : s.sc_mlp[static_cast<std::size_t>(i)];
     for (std::ptrdiff_t c = 0; c < kF; ++c) {
-      const float y = sasq::epilogue::SwiGlu::apply(expected(b.gate_up, int4, s.hq.data() + i * kD, c, as_mlp),
-                                                    expected(b.gate_up, int4, s.hq.data() + i * kD, kF + c, as_mlp));
+      const float y = sasq::epilogue::SwiGlu::apply(expected(b.gate_up, wq, s.hq.data() + i * kD, c, as_mlp),
+                                                    expected(b.gate_up, wq, s.hq.data() + i * kD, kF + c, as_mlp));
       const bool ok = is_static ? s.sq[static_cast<std::size_t>(i * kF + c)] == sasq::epilogue::Requantize::apply(y, 1.0f / b.s_down_in)
                                 : s.act[static_cast<std::size_t>(i * kF + c)] == y;
       if (!ok) return "gate/up SwiGLU output differs from the exact integer dot products";
     }
     const float as_down = is_static ? b.s_down_in : s.sc_down[static_cast<std::size_t>(i)];
     for (std::ptrdiff_t c = 0; c < kD; ++c)
-      if (s.tmp[static_cast<std::size_t>(i * kD + c)] != expected(b.down, int4, s.sq.data() + i * kF, c, as_down))
+      if (s.tmp[static_cast<std::size_t>(i * kD + c)] != expected(b.down, wq, s.sq.data() + i * kF, c, as_down))
         return "down_proj differs from the exact integer dot product";
   }
   return {};
@@ -425,7 +436,7 @@ void bm_block(benchmark::State& state, Variant v, bool decode) {
 void register_all() {
   const std::pair<Variant, const char*> variants[] = {
       {Variant::kFp32, "fp32_eigen"},     {Variant::kW8A8Dynamic, "w8a8_dynamic"}, {Variant::kW8A8Static, "w8a8_static"},
-      {Variant::kW4A8Static, "w4a8g128_static"},
+      {Variant::kW4A8Static, "w4a8_static"},     {Variant::kW4A8G128Static, "w4a8g128_static"},
 #if SASQ_BENCH_ONEDNN
       {Variant::kOneDnn, "onednn_w8a8_dynamic"},
 #endif
