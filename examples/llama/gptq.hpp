@@ -7,11 +7,11 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <thread>
 #include <vector>
 
 #include "llama/model.hpp"
 #include "llama/online_rotation.hpp"
+#include "llama/parallel.hpp"
 #include "llama/quantized.hpp"
 #include "llama/weights.hpp"
 #include "sasq/core/matrix_view.hpp"
@@ -58,14 +58,9 @@ inline std::vector<HessianAccumulator> layer_hessians(const Weights& w, const Ro
   const std::size_t n_threads = static_cast<std::size_t>(std::max(1, threads));
   std::vector<OnlineRotationExec<HessianExec>> execs;
   for (std::size_t t = 0; t < n_threads; ++t) execs.push_back(with_online_rotation(HessianExec(w.config, layer), down));
-  auto work = [&](std::size_t t) {
-    for (std::size_t i = t; i < seqs.size(); i += n_threads)
-      forward(w, rope, Span<const int>(seqs[i]).subspan(0, seqs[i].size() - 1), 0, nullptr, execs[t]);
-  };
-  std::vector<std::thread> pool;
-  for (std::size_t t = 1; t < n_threads; ++t) pool.emplace_back(work, t);
-  work(0);
-  for (auto& th : pool) th.join();
+  parallel_for(seqs.size(), threads, [&](std::size_t i, int t) {
+    forward(w, rope, Span<const int>(seqs[i]).subspan(0, seqs[i].size() - 1), 0, nullptr, execs[static_cast<std::size_t>(t)]);
+  });
   std::vector<HessianAccumulator> out = std::move(execs[0].inner.accumulators());
   for (std::size_t t = 1; t < n_threads; ++t)
     for (std::size_t s = 0; s < out.size(); ++s) out[s].merge(execs[t].inner.accumulators()[s]);

@@ -11,11 +11,12 @@
 #include <cmath>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "llama/model.hpp"
+#include "llama/parallel.hpp"
 #include "llama/tokenizer.hpp"
 #include "sasq/core/span.hpp"
 #include "sasq/core/status.hpp"
@@ -108,9 +109,10 @@ inline double sequence_nll(const Matrix& logits, Span<const int> tokens) {
   return nll;
 }
 
-/// Evaluates every sequence (each from position 0) on `threads` threads. make_exec() builds one
-/// executor per thread. Sums are taken in sequence order, so results do not depend on threads.
-/// progress(done, total) is called from the worker threads (may be empty).
+/// Evaluates every sequence (each from position 0) on `threads` threads (llama::parallel_for: an
+/// error in any worker is rethrown here). make_exec() builds one executor per worker. Sums are taken
+/// in sequence order, so results do not depend on threads. progress(done, total) is called from the
+/// worker threads (may be empty).
 template <class MakeExec>
 PplResult evaluate_ppl(const Weights& w, const RopeTable& rope, const std::vector<std::vector<int>>& seqs,
                        int threads, MakeExec make_exec,
@@ -120,22 +122,18 @@ PplResult evaluate_ppl(const Weights& w, const RopeTable& rope, const std::vecto
     SASQ_REQUIRE(seqs[i].size() >= 2 && seqs[i].size() <= static_cast<std::size_t>(w.config.seq_len) + 1,
                  "sequence ", i, " has ", seqs[i].size(), " tokens (need 2..seq_len+1)");
   std::vector<double> nll(seqs.size(), 0.0);
-  std::atomic<std::size_t> next{0}, done{0};
-  auto worker = [&] {
-    auto exec = make_exec();
-    for (std::size_t i; (i = next.fetch_add(1)) < seqs.size();) {
-      const Span<const int> all(seqs[i]);
-      const Matrix logits = forward(w, rope, all.subspan(0, all.size() - 1), 0, nullptr, exec);
-      nll[i] = sequence_nll(logits, all);
-      const std::size_t d = done.fetch_add(1) + 1;
-      if (progress) progress(d, seqs.size());
-    }
-  };
+  std::atomic<std::size_t> done{0};
+  std::vector<std::optional<decltype(make_exec())>> execs(static_cast<std::size_t>(parallel_workers(seqs.size(), threads)));
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
+  parallel_for(seqs.size(), threads, [&](std::size_t i, int worker) {
+    auto& exec = execs[static_cast<std::size_t>(worker)];
+    if (!exec) exec.emplace(make_exec());
+    const Span<const int> all(seqs[i]);
+    const Matrix logits = forward(w, rope, all.subspan(0, all.size() - 1), 0, nullptr, *exec);
+    nll[i] = sequence_nll(logits, all);
+    const std::size_t d = done.fetch_add(1) + 1;
+    if (progress) progress(d, seqs.size());
+  });
   PplResult r;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (std::size_t i = 0; i < seqs.size(); ++i) {

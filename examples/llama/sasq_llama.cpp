@@ -190,6 +190,8 @@ struct Data {
   std::string protocol;
   std::vector<std::vector<int>> eval;
   std::vector<std::vector<int>> calib;
+  std::string eval_file, calib_file;  ///< where eval and calib came from, for messages
+  int window = 0;                     ///< wikitext window length
 };
 
 Data load_data(const Options& o, const Tokenizer& tok, const Config& c) {
@@ -197,26 +199,32 @@ Data load_data(const Options& o, const Tokenizer& tok, const Config& c) {
   d.protocol = o.protocol;
   const long calib_n = o.calib_sequences;
   if (d.protocol == "tinystories") {
-    const auto stories = split_stories(slurp(file_opt(o, o.text, "tinystories/tinystories_valid_first1000.txt")));
+    d.eval_file = file_opt(o, o.text, "tinystories/tinystories_valid_first1000.txt");
+    const auto stories = split_stories(slurp(d.eval_file));
     if (stories.size() < 1000)
       fail(ErrorCode::kCorruptData, "TinyStories text has ", stories.size(), " stories, the protocol needs 1000");
     d.eval = story_sequences(tok, stories, 1, 500, c.seq_len);
     const int last = calib_n > 0 ? static_cast<int>(std::min<long>(1000, 500 + calib_n)) : 1000;
     const bool own_calib = !o.calib_text.empty();
+    d.calib_file = own_calib ? o.calib_text : d.eval_file;
     const auto calib_stories = own_calib ? split_stories(slurp(o.calib_text)) : stories;
     d.calib = own_calib ? story_sequences(tok, calib_stories, 1,
                                                     static_cast<int>(calib_n > 0 ? std::min<long>(calib_n, static_cast<long>(calib_stories.size())) : static_cast<long>(calib_stories.size())), c.seq_len)
                                   : story_sequences(tok, calib_stories, 501, last, c.seq_len);
   } else if (d.protocol == "wikitext") {
     const int window = std::min(kWikiWindow, c.seq_len);
-    d.eval = stream_windows(tok, slurp(file_opt(o, o.text, "wikitext-2-raw/wiki.test.raw")), window);
-    d.calib = stream_windows(tok, slurp(file_opt(o, o.calib_text, "wikitext-2-raw/wiki.valid.raw")), window);
+    d.window = window;
+    d.eval_file = file_opt(o, o.text, "wikitext-2-raw/wiki.test.raw");
+    d.eval = stream_windows(tok, slurp(d.eval_file), window);
+    d.calib_file = file_opt(o, o.calib_text, "wikitext-2-raw/wiki.valid.raw");
+    d.calib = stream_windows(tok, slurp(d.calib_file), window);
     if (calib_n > 0 && static_cast<long>(d.calib.size()) > calib_n) d.calib.resize(static_cast<std::size_t>(calib_n));
   }
   const long max_windows = o.max_windows;
   if (max_windows > 0 && static_cast<long>(d.eval.size()) > max_windows) d.eval.resize(static_cast<std::size_t>(max_windows));
   d.eval = limit_predictions(std::move(d.eval), o.max_tokens);
-  if (d.eval.empty()) fail(ErrorCode::kInvalidArgument, "no evaluation sequences (check --max-tokens / --max-windows)");
+  if (d.eval.empty())
+    fail(ErrorCode::kInvalidArgument, "no evaluation sequence in ", d.eval_file, d.protocol == "wikitext" ? " (shorter than one window of " + std::to_string(d.window) + " tokens?)" : "");
   return d;
 }
 
@@ -265,6 +273,13 @@ struct Prepared {
   double calib_seconds = 0.0;
 };
 
+/// Refuses an empty calibration set, naming its source.
+void require_calibration(const Data& d) {
+  if (d.calib.empty())
+    fail(ErrorCode::kInvalidArgument, "no calibration sequence in ", d.calib_file,
+         d.protocol == "wikitext" ? " (shorter than one window of " + std::to_string(d.window) + " tokens)" : "");
+}
+
 std::unique_ptr<Prepared> prepare(const Weights& w, const RopeTable& rope, const QuantSpec& q,
                                   const std::vector<std::vector<int>>& calib) {
   auto p = std::make_unique<Prepared>();
@@ -272,6 +287,7 @@ std::unique_ptr<Prepared> prepare(const Weights& w, const RopeTable& rope, const
   if (q.act.mode == ActMode::kStatic && !q.scales_file.empty()) {
     p->params = q.scales;
   } else if (q.act.mode == ActMode::kStatic) {
+    SASQ_REQUIRE(!calib.empty(), "static activation scales need calibration sequences; there are none");
     const auto t0 = std::chrono::steady_clock::now();
     p->params = calibrate(p->qm.model, rope, calib, q.observer, q.act.bits);
     p->calib_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -335,7 +351,11 @@ int cmd_generate(const Options& o) {
   const long steps = std::min<long>(o.steps, l.weights.config.seq_len);
   const std::vector<int> prompt = l.tok.encode(o.prompt, true);
   std::vector<std::vector<int>> calib;
-  if (q.act.mode == ActMode::kStatic && q.scales_file.empty()) calib = load_data(o, l.tok, l.weights.config).calib;
+  if (q.act.mode == ActMode::kStatic && q.scales_file.empty()) {
+    Data d = load_data(o, l.tok, l.weights.config);
+    require_calibration(d);
+    calib = std::move(d.calib);
+  }
   const auto p = prepare(l.weights, l.rope, q, calib);
   const SiteParams* sp = q.act.mode == ActMode::kStatic ? &p->params : nullptr;
   std::vector<int> out;
@@ -382,6 +402,7 @@ int cmd_ppl(const Options& o) {
   Loaded l = load(o);
   if (!q.scales_file.empty()) load_scales_params(l, q);
   const Data d = load_data(o, l.tok, l.weights.config);
+  if (q.act.mode == ActMode::kStatic && q.scales_file.empty()) require_calibration(d);
   const auto p = prepare(l.weights, l.rope, q, d.calib);
   Progress bar("ppl");
   const PplResult r = run_ppl(*p, l.rope, q, d.eval, o.threads, bar.fn());
@@ -426,6 +447,7 @@ int cmd_stats(const Options& o) {
   const QuantSpec q = parse_quant(o);
   Loaded l = load(o);
   const Data d = load_data(o, l.tok, l.weights.config);
+  require_calibration(d);
   const auto p = prepare(l.weights, l.rope, q, d.calib);
   StatsExec exec(l.weights.config, o.stats_tokens);
   long tokens = 0;
@@ -459,6 +481,7 @@ int cmd_stats(const Options& o) {
 int cmd_baselines(const Options& o) {
   Loaded l = load(o);
   const Data d = load_data(o, l.tok, l.weights.config);
+  require_calibration(d);
   const int threads = o.threads;
   auto run = [&](int wbits, int abits, const std::string& act, const std::string& observer, bool integer) {
     Options b = o;

@@ -13,7 +13,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
 #include <functional>
 #include <numeric>
 #include <random>
@@ -24,6 +23,7 @@
 #include "llama/backward.hpp"
 #include "llama/model.hpp"
 #include "llama/online_rotation.hpp"
+#include "llama/parallel.hpp"
 #include "llama/ops.hpp"
 #include "llama/perplexity.hpp"
 #include "llama/quantized.hpp"
@@ -146,30 +146,6 @@ struct EvalStats {
 };
 
 namespace detail {
-
-/// Runs fn(i, worker) for i in [0, n) on `threads` workers, item i on worker i % threads.
-template <class Fn>
-void parallel_for(std::size_t n, int threads, Fn&& fn) {
-  const int t = std::max(1, std::min<int>(threads, static_cast<int>(n)));
-  if (t == 1) {
-    for (std::size_t i = 0; i < n; ++i) fn(i, 0);
-    return;
-  }
-  std::vector<std::thread> pool;
-  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(t));
-  for (int w = 0; w < t; ++w) {
-    pool.emplace_back([&, w] {
-      try {
-        for (std::size_t i = static_cast<std::size_t>(w); i < n; i += static_cast<std::size_t>(t)) fn(i, w);
-      } catch (...) {
-        errors[static_cast<std::size_t>(w)] = std::current_exception();
-      }
-    });
-  }
-  for (auto& th : pool) th.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
 
 /// A sequence cut to at most max_predictions + 1 tokens.
 inline Span<const int> cut(const std::vector<int>& seq, int max_predictions) {
@@ -300,7 +276,7 @@ inline EvalStats evaluate_nll(const llama::Weights& w, const QuantConfig& q, con
   std::vector<double> nll(sequences.size());
   std::vector<std::vector<std::int64_t>> clipped(sequences.size()), count(sequences.size());
   std::vector<llama::grad::Tape<float>> tapes(static_cast<std::size_t>(std::max(1, threads)));
-  detail::parallel_for(sequences.size(), threads, [&](std::size_t i, int wk) {
+  llama::parallel_for(sequences.size(), threads, [&](std::size_t i, int wk) {
     auto& tape = tapes[static_cast<std::size_t>(wk)];
     nll[i] = llama::grad::forward(m, sites, detail::cut(sequences[i], max_predictions), 1.0f, tape);
     clipped[i] = tape.clipped;
@@ -407,7 +383,7 @@ inline TrainResult train_scales(const llama::Weights& w, const QuantConfig& q, c
     const auto sites = make_quantizers(w.config, q, cur);
     std::vector<std::vector<double>> seq_grad(batch.size());
     std::vector<double> seq_loss(batch.size());
-    detail::parallel_for(batch.size(), workers, [&](std::size_t b, int wk) {
+    llama::parallel_for(batch.size(), workers, [&](std::size_t b, int wk) {
       auto& tape = tapes[static_cast<std::size_t>(wk)];
       auto& g = grads[static_cast<std::size_t>(wk)];
       seq_loss[b] = llama::grad::forward(m, sites, detail::cut(data.train[batch[b]], o.max_predictions), weight, tape);

@@ -2,9 +2,11 @@
 # Regression tests of the three CLIs' command lines (issue 10): every bad option or value is an
 # error naming it with exit code 2 and one line on stderr, --help/--version exit 0, and nothing
 # is loaded or written before the command line is known to be good.
-# usage: cli_test.sh SASQ_LLAMA SASQ_TRAIN SASQ_EXPERIMENT WORK_DIR
+# With the real data (DATA_DIR, ../shared/data) it also runs the programs on damaged inputs: each
+# must fail with exit code 1 and one line naming the file, never by a signal.
+# usage: cli_test.sh SASQ_LLAMA SASQ_TRAIN SASQ_EXPERIMENT WORK_DIR [DATA_DIR]
 set -u
-llama=$1 trainer=$2 experiment=$3 work=$4
+llama=$1 trainer=$2 experiment=$3 work=$4 data=${5:-}
 rm -rf "$work" && mkdir -p "$work"
 failures=0
 
@@ -110,6 +112,20 @@ usage "--wiki-windows" "$experiment" --wiki-windows x
 usage "--data" "$experiment" --data "$work/no-such-dir"
 touch "$work/file"
 usage "--out" "$experiment" --out "$work/file/results"
+
+# ---- runs on the real data -----------------------------------------------------------------------
+model=$data/stories260K/stories260K.bin tok=$data/stories260K/tok512.bin
+if [ -n "$data" ] && [ -f "$model" ] && [ -f "$tok" ]; then
+  m=(--model "$model" --tokenizer "$tok")
+  echo "short text" >"$work/short.txt"
+  head -c 20000 "$data/wikitext-2-raw/wiki.test.raw" >"$work/wiki.txt"
+  # A calibration text shorter than one window: an error, not a segfault.
+  run 1 "$work/short.txt" "$llama" stats "${m[@]}" --protocol wikitext --text "$work/wiki.txt" --calib-text "$work/short.txt" --max-windows 1
+  run 1 "$work/short.txt" "$llama" ppl "${m[@]}" --protocol wikitext --text "$work/wiki.txt" --calib-text "$work/short.txt" --max-windows 1 --abits 8 --act static
+  run 1 "$work/short.txt" "$llama" ppl "${m[@]}" --protocol wikitext --text "$work/short.txt"
+else
+  echo "skipped: runs on the real data (no stories260K in '$data')"
+fi
 
 # docs/cli.md is the programs' generated help.
 here=$(cd "$(dirname "$0")" && pwd)
