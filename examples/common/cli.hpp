@@ -7,11 +7,13 @@
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -200,13 +202,18 @@ inline CLI::Option* add_input_dir(CLI::App& app, const std::string& name, std::s
   return app.add_option(name, v, help)->check(detail::existing('d'))->type_name("DIR");
 }
 
-/// Empty when `dir` is an existing folder this process may create files in, else why not.
+/// Empty when `dir` is an existing folder this process can create files in (tried), else why not.
 inline std::string check_writable_dir(const std::filesystem::path& dir) {
   std::error_code ec;
   const auto st = std::filesystem::status(dir, ec);
   if (!std::filesystem::exists(st)) return "folder " + dir.string() + " does not exist";
   if (!std::filesystem::is_directory(st)) return dir.string() + " is not a folder";
-  if (::access(dir.c_str(), W_OK | X_OK) != 0) return "folder " + dir.string() + " is not writable (" + std::strerror(errno) + ")";
+  // Creating a file is the test that counts (permissions, read-only mounts, root): try one.
+  std::string probe = (dir / ".sasq-write-test-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) return "folder " + dir.string() + " is not writable (" + std::strerror(errno) + ")";
+  ::close(fd);
+  ::unlink(probe.c_str());
   return {};
 }
 
@@ -303,7 +310,8 @@ inline void init(CLI::App& app) {
 
 /// Parses argv into `app` and runs body() with the exit-code convention: --help and --version exit 0;
 /// a parse error or UsageError prints one line "<program>: usage error: ..." and exits 2; any other
-/// exception prints "<program>: error: ..." and exits 1.
+/// exception, and standard output that could not be written, prints "<program>: error: ..." and
+/// exits 1.
 template <class Body>
 int run(CLI::App& app, int argc, char** argv, Body&& body) {
   const std::string prog = app.get_name();
@@ -322,7 +330,12 @@ int run(CLI::App& app, int argc, char** argv, Body&& body) {
     return kExitUsageError;
   }
   try {
-    return body();
+    const int rc = body();
+    // Results printed to stdout count as output: a failed write (a full disk, a closed pipe) is an error.
+    std::cout.flush();
+    if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout))
+      throw sasq::Error(sasq::ErrorCode::kIoError, "cannot write the results to standard output");
+    return rc;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "%s: usage error: %s (see %s --help)\n", prog.c_str(), e.what(), prog.c_str());
     return kExitUsageError;

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -16,6 +15,7 @@
 #include <tuple>
 #include <vector>
 
+#include "common/atomic_file.hpp"
 #include "common/cli.hpp"
 #include "experiment/variants.hpp"
 #include "llama/checkpoint.hpp"
@@ -284,7 +284,7 @@ void write_outputs(const Options& o, const std::vector<Row>& rows, const std::ve
   for (const Row& r : rows)
     if (r.method == "FP32") fp32[r.variant] = &r;
 
-  std::ofstream csv(o.out + "/results.csv");
+  std::ostringstream csv;
   csv << "variant,text,method,weight_bits,weight_group,act_bits,ppl,rel_change_vs_fp32,int_tokens_per_s,train_s\n";
   for (const Row& r : rows)
     for (int text = 0; text < 2; ++text) {
@@ -308,10 +308,8 @@ void write_outputs(const Options& o, const std::vector<Row>& rows, const std::ve
   }
   md << "\nTotal wall time " << fmt(total_s, 0) << " s, " << o.threads << " threads"
      << (o.quick ? " (--quick)" : "") << ".\n";
-  std::ofstream(o.out + "/results.md") << md.str();
-  std::cout << md.str();
 
-  std::ofstream sites(o.out + "/results_sites.csv");
+  std::ostringstream sites;
   sites << "training,layer,site,initial_scale,learned_scale,initial_clip_threshold,clip_threshold,"
            "initial_clip_fraction,clip_fraction,drift\n";
   for (std::size_t i = 0; i < trainings.size(); ++i)
@@ -319,6 +317,11 @@ void write_outputs(const Options& o, const std::vector<Row>& rows, const std::ve
       sites << '"' << names[i] << "\"," << s.layer << ',' << llama::site_name(s.site) << ',' << s.initial[0] << ','
             << s.learned[0] << ',' << s.initial_clip_threshold << ',' << s.clip_threshold << ','
             << s.initial_clip_fraction << ',' << s.clip_fraction << ',' << s.drift << '\n';
+  // Each file whole or not at all; the folder was checked writable before the run.
+  examples::write_file_atomic(o.out + "/results.csv", csv.str());
+  examples::write_file_atomic(o.out + "/results.md", md.str());
+  examples::write_file_atomic(o.out + "/results_sites.csv", sites.str());
+  std::cout << md.str();
 }
 
 Texts load_texts(const Options& o, const llama::Tokenizer& tok, int seq_len) {

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/atomic_file.hpp"
 #include "common/cli.hpp"
 #include "llama/checkpoint.hpp"
 #include "llama/integer.hpp"
@@ -456,12 +457,7 @@ int cmd_stats(const Options& o) {
     forward(p->qm.model, l.rope, sasq::Span<const int>(s).subspan(0, s.size() - 1), 0, nullptr, exec);
     tokens += static_cast<long>(s.size()) - 1;
   }
-  std::ofstream file;
-  if (!o.out.empty()) {
-    file.open(o.out);
-    if (!file) fail(ErrorCode::kIoError, "--out: cannot write ", o.out);
-  }
-  std::ostream& os = !o.out.empty() ? file : std::cout;
+  std::ostringstream os;  // written whole (--out) or to stdout at the end
   os << "layer,site,tokens,channels,min,max,absmax,mean,std,kurtosis,quant_difficulty,max_median_ratio\n";
   os.precision(8);
   for (int layer = 0; layer < l.weights.config.n_layers; ++layer)
@@ -474,6 +470,11 @@ int cmd_stats(const Options& o) {
          << all.maxCoeff() << "," << all.abs().maxCoeff() << "," << mean << "," << sd << "," << sasq::kurtosis(v) << ","
          << sasq::quant_difficulty(v) << "," << sasq::max_median_ratio(sasq::channel_magnitudes(v)) << "\n";
     }
+  if (o.out.empty()) {
+    std::cout << os.str();
+  } else {
+    sasq::examples::write_file_atomic(o.out, os.str());
+  }
   std::fprintf(stderr, "stats over %ld calibration tokens (protocol %s)\n", tokens, d.protocol.c_str());
   return 0;
 }

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/atomic_file.hpp"
 #include "llama/config.hpp"
 #include "llama/model.hpp"
 #include "sasq/core/status.hpp"
@@ -278,13 +279,9 @@ inline void check_scales(const ScalesFile& f, const ScalesExpectation& e, const 
   }
 }
 
-/// Writes `f` to `path`; throws kIoError when it cannot be written.
-inline void save_scales(const std::string& path, const ScalesFile& f) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) fail(ErrorCode::kIoError, path, ": cannot open for writing");
-  out << format_scales(f);
-  if (!out.flush()) fail(ErrorCode::kIoError, path, ": write error");
-}
+/// Writes `f` to `path` whole or not at all (examples::write_file_atomic: an existing file survives a
+/// failed write); throws kIoError naming the file.
+inline void save_scales(const std::string& path, const ScalesFile& f) { examples::write_file_atomic(path, format_scales(f)); }
 
 /// Reads and parses `path`; throws kIoError / kCorruptData naming the file and line.
 inline ScalesFile load_scales(const std::string& path) {

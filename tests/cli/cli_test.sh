@@ -18,12 +18,7 @@ run() {
   "$@" >"$work/stdout" 2>"$work/stderr"
   local rc=$? why=""
   if [ "$rc" -ne "$want" ]; then why="exit code $rc, expected $want"; fi
-  if [ "$want" -ne 0 ]; then
-    local lines
-    lines=$(wc -l <"$work/stderr")
-    [ "$lines" -eq 1 ] || why="$why; stderr has $lines lines"
-    grep -qF -- "$needle" "$work/stderr" || why="$why; stderr lacks '$needle'"
-  fi
+  if [ "$want" -ne 0 ]; then one_error_line "$needle" || why="$why; $message"; fi
   if [ -n "$why" ]; then
     failures=$((failures + 1))
     echo "FAIL: $* -> $why"
@@ -33,6 +28,47 @@ run() {
   fi
 }
 usage() { run 2 "$@"; }
+
+# one_error_line NEEDLE: stderr has exactly one error line ("<program>: error: " or "usage error: ")
+# and it holds NEEDLE (other lines are progress reports); else sets message.
+one_error_line() {
+  local errors
+  errors=$(grep -E "^sasq-[a-z]+: (usage )?error: " "$work/stderr")
+  if [ "$(grep -cE "^sasq-[a-z]+: (usage )?error: " "$work/stderr")" -ne 1 ]; then
+    message="stderr does not have exactly one error line"
+    return 1
+  fi
+  if ! grep -qF -- "$1" <<<"$errors"; then
+    message="the error line lacks '$1'"
+    return 1
+  fi
+}
+
+# limited BLOCKS CMD...: runs CMD with a file size limit of BLOCKS KiB (SIGXFSZ ignored, so writes
+# fail with EFBIG), stdout discarded and stderr in $work/stderr; returns CMD's exit code.
+limited() {
+  local blocks=$1
+  shift
+  { bash -c 'trap "" XFSZ; ulimit -f "$0"; exec "$@"' "$blocks" "$@" 2>&1 >/dev/null; } | cat >"$work/stderr"
+  return "${PIPESTATUS[0]}"
+}
+
+# expect_failed_write WHAT RC FILE ORIGINAL: the run failed with exit code 1 and one line naming FILE,
+# FILE still equals ORIGINAL, and no temporary file is left next to it.
+expect_failed_write() {
+  local what=$1 rc=$2 file=$3 orig=$4 why=""
+  [ "$rc" -eq 1 ] || why="exit code $rc, expected 1"
+  one_error_line "$file" || why="$why; $message"
+  cmp -s "$file" "$orig" || why="$why; $file was changed"
+  ls "$file".tmp-* >/dev/null 2>&1 && why="$why; a temporary file was left behind"
+  if [ -n "$why" ]; then
+    failures=$((failures + 1))
+    echo "FAIL: $what -> $why"
+    sed 's/^/  stderr: /' "$work/stderr" | head -5
+  else
+    echo "ok:   $what"
+  fi
+}
 
 for exe in "$llama" "$trainer" "$experiment"; do
   run 0 "" "$exe" --help
@@ -123,6 +159,35 @@ if [ -n "$data" ] && [ -f "$model" ] && [ -f "$tok" ]; then
   run 1 "$work/short.txt" "$llama" stats "${m[@]}" --protocol wikitext --text "$work/wiki.txt" --calib-text "$work/short.txt" --max-windows 1
   run 1 "$work/short.txt" "$llama" ppl "${m[@]}" --protocol wikitext --text "$work/wiki.txt" --calib-text "$work/short.txt" --max-windows 1 --abits 8 --act static
   run 1 "$work/short.txt" "$llama" ppl "${m[@]}" --protocol wikitext --text "$work/short.txt"
+
+  # No result lost: a failed write (size limit, full device) is an error, leaves no partial or
+  # temporary file and keeps the file it would have replaced.
+  quick_train=(--steps 1 --calibration 2 --train 501-510 --heldout 2 --max-predictions 16 --quiet)
+  run 0 "" "$trainer" "${m[@]}" --text "$data/tinystories/tinystories_valid_first1000.txt" "${quick_train[@]}" --out "$work/good.scales"
+  cp "$work/good.scales" "$work/kept.scales"
+  limited 0 "$trainer" "${m[@]}" --text "$data/tinystories/tinystories_valid_first1000.txt" "${quick_train[@]}" \
+    --out "$work/kept.scales" --seed 7; rc=$?
+  expect_failed_write "sasq-train --out under a 0-byte size limit" "$rc" "$work/kept.scales" "$work/good.scales"
+  stats=(stats "${m[@]}" --protocol wikitext --text "$work/wiki.txt" --calib-text "$work/wiki.txt" --max-tokens 64)
+  echo "an existing result" >"$work/stats.csv"
+  cp "$work/stats.csv" "$work/stats.orig"
+  limited 1 "$llama" "${stats[@]}" --out "$work/stats.csv"; rc=$?
+  expect_failed_write "sasq-llama stats --out under a 1 KiB size limit" "$rc" "$work/stats.csv" "$work/stats.orig"
+  if [ -w /dev/full ]; then
+    run 1 "standard output" bash -c '"$@" >/dev/full' _ "$llama" "${stats[@]}"
+    run 1 "/dev/full" "$llama" "${stats[@]}" --out /dev/full
+    run 1 "standard output" bash -c '"$@" >/dev/full' _ "$llama" ppl "${m[@]}" --text "$work/wiki.txt" --protocol wikitext --json
+  fi
+  run 0 "" "$llama" "${stats[@]}" --out "$work/stats.csv"
+  [ "$(head -c 6 "$work/stats.csv")" = "layer," ] || { failures=$((failures + 1)); echo "FAIL: stats --out wrote no CSV"; }
+  # An output folder that cannot be created or written is refused before any work.
+  usage "/proc/sasq-test" "$experiment" --data "$data" --out /proc/sasq-test/results --quick
+  if [ "$(id -u)" -ne 0 ]; then
+    mkdir -p "$work/readonly" && chmod 555 "$work/readonly"
+    usage "--out" "$experiment" --data "$data" --out "$work/readonly" --quick
+    usage "--out" "$trainer" --out "$work/readonly/a.scales"
+    usage "--out" "$llama" stats --out "$work/readonly/a.csv"
+  fi
 else
   echo "skipped: runs on the real data (no stories260K in '$data')"
 fi
