@@ -37,7 +37,8 @@ struct Case {
   std::ptrdiff_t m, n, k;
   bool signed_act;
   WeightFormat fmt;
-  int epilogue;  // 0: f32, 1: bias + SiLU f32, 2: bias + requantize int8, 3: SwiGLU pair f32, 4: SiLU + int8
+  int epilogue;  // 0: f32, 1: bias + SiLU f32, 2: bias + requantize int8, 3: SwiGLU pair f32, 4: SiLU + int8,
+                // 5: bias f32 (kernels that store C directly)
   bool per_token;
   int fill = 0;  // 0 random, 1 activations and weights at their minimum, 2 at their maximum
   int threads = 1;
@@ -77,7 +78,7 @@ void run_case(const Case& c, std::mt19937& rng) {
     else act.zero_point = 77;
   }
   Epilogue ep;
-  if (c.epilogue == 1 || c.epilogue == 2) ep.bias = bias;
+  if (c.epilogue == 1 || c.epilogue == 2 || c.epilogue == 5) ep.bias = bias;
   if (c.epilogue == 1 || c.epilogue == 4) ep.activation = sasq::Activation::kSilu;
   if (c.epilogue == 3) ep.activation = sasq::Activation::kSwiGlu;
   ep.output_scale = 0.05f;
@@ -114,7 +115,7 @@ TEST_CASE("gemm is bit-exact to the reference over shapes with tails") {
   for (std::ptrdiff_t m : sizes)
     for (std::ptrdiff_t n : sizes)
       for (std::ptrdiff_t k : sizes) {
-        Case c{m, n, k, i % 2 == 0, kFormats[(i / 2) % 5], (i / 10) % 5, (i / 3) % 2 == 0};
+        Case c{m, n, k, i % 2 == 0, kFormats[(i / 2) % 5], (i / 10) % 6, (i / 3) % 2 == 0};
         if (c.epilogue == 3) c.fmt.gate_up_pair = true;
         run(c, rng);
         ++i;
@@ -126,7 +127,7 @@ TEST_CASE("every activation type x weight format x epilogue on one tail shape") 
   std::mt19937 rng(99);
   for (bool s : {true, false})
     for (WeightFormat f : kFormats)
-      for (int e = 0; e < 5; ++e)
+      for (int e = 0; e < 6; ++e)
         for (bool pt : {false, true}) {
           Case c{7, 37, 200, s, f, e, pt};
           if (e == 3) c.fmt.gate_up_pair = true;
@@ -141,7 +142,7 @@ TEST_CASE("decode tiles (1 and 2 rows: split accumulators, fused group loop) ove
   for (std::ptrdiff_t m : {1, 2, 8, 14})
     for (WeightFormat f : kFormats)
       for (std::ptrdiff_t k : {24, 1000, 1031}) {
-        Case c{m, 130, k, i % 2 == 0, f, i % 5, i % 3 == 0};
+        Case c{m, 130, k, i % 2 == 0, f, i % 6, i % 3 == 0};
         if (c.epilogue == 3) c.fmt.gate_up_pair = true;
         run(c, rng);
         ++i;

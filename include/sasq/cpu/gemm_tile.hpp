@@ -1,6 +1,7 @@
 // One GEMM tile task shared by every ISA: up to kMaxTileRows rows of A x kPanelsPerBlock packed panels.
 // A kernel writes the dequantized tile y[r][v * 16 + c] = fmaf(Σ_g ..., as[r], bias) (epilogue.hpp),
-// and finish_tile() applies the activation and stores C (f32, or int8 via Requantize) with masking.
+// and finish_tile() applies the activation and stores C (f32, or int8 via Requantize) with masking;
+// for f32 C without activation a kernel with kStoresC writes the finished tile into C itself.
 #pragma once
 
 #include <cstddef>
@@ -27,6 +28,11 @@ struct TileArgs {
   const float* row_scale = nullptr;     ///< per row activation scale
   std::ptrdiff_t p0 = 0;                ///< first panel of the block
   const float* bias = nullptr;          ///< kTileCols bias values of the block's columns (0 for none)
+  /// Null, or row 0 of the block's columns in an f32 C without activation: kernels with kStoresC write
+  /// the finished tile there (c_cols valid columns, rows ldc apart) instead of into y.
+  float* c = nullptr;
+  std::ptrdiff_t ldc = 0;
+  int c_cols = 0;
 };
 
 /// Writes n int8 values Requantize::apply(y[j], inv_scale) to dst (a kernel's vector form of the stage).

@@ -86,6 +86,9 @@ void run_tiles(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff
   constexpr int kRows = Kernel::kTileRows;
   const std::ptrdiff_t row_tiles = (m + kRows - 1) / kRows;
   const float inv_out = 1.0f / ep.output_scale;
+  // f32 C without activation: kernels that can write the finished tile straight into C (no y copy).
+  const bool direct = Kernel::kStoresC && std::is_same_v<TC, float> && ep.activation == Activation::kNone &&
+                      !w.format().gate_up_pair;
   alignas(64) float bias[cpu::kTileCols];
   alignas(64) float y[cpu::kMaxTileRows * cpu::kTileCols];
   std::ptrdiff_t bias_block = -1;
@@ -107,8 +110,13 @@ void run_tiles(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff
     t.row_scale = pa.row_scale.data() + r0;
     t.p0 = block * kPanelsPerBlock;
     t.bias = bias;
+    if (direct) {
+      t.c = reinterpret_cast<float*>(c.row_ptr(r0)) + block * cpu::kTileCols;
+      t.ldc = c.ld();
+      t.c_cols = static_cast<int>(std::min<std::ptrdiff_t>(cpu::kTileCols, c.cols() - block * cpu::kTileCols));
+    }
     Kernel::tile(w, t, rows, y);
-    cpu::finish_tile(y, rows, block, w, ep, inv_out, c.row_ptr(r0), c.ld(), c.cols(), &Kernel::requantize_row);
+    if (!direct) cpu::finish_tile(y, rows, block, w, ep, inv_out, c.row_ptr(r0), c.ld(), c.cols(), &Kernel::requantize_row);
   }
 }
 

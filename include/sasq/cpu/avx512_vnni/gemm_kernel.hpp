@@ -40,6 +40,8 @@ struct GemmKernel;
 template <>
 struct GemmKernel<isa::avx512_vnni> {
   static constexpr int kTileRows = 6;
+  /// f32 output without activation: the finished tile goes straight to C (masked for the last block).
+  static constexpr bool kStoresC = true;
 
   /// Requantize stage, 16 lanes: rne(y · inv) (vrndscaleps), clamp to [-128, 127], NaN -> 0, vpmovsdb.
   SASQ_TARGET_AVX512_VNNI static void requantize_row(const float* y, int n, float inv_scale, std::int8_t* dst) {
@@ -72,6 +74,18 @@ struct GemmKernel<isa::avx512_vnni> {
       case 4: kernel<4, Bits>(w, t, y); break;
       case 5: kernel<5, Bits>(w, t, y); break;
       default: kernel<6, Bits>(w, t, y); break;
+    }
+  }
+
+  /// Stores the finished 16 columns v of tile row r: to C when t.c is set (masked to t.c_cols), else to y.
+  SASQ_TARGET_AVX512_VNNI static inline void store(const TileArgs& t, float* y, int r, int v, __m512 value) {
+    if (t.c) {
+      const int n = t.c_cols - v * kPanelCols;
+      if (n <= 0) return;
+      const __mmask16 m = n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
+      _mm512_mask_storeu_ps(t.c + r * t.ldc + v * kPanelCols, m, value);
+    } else {
+      _mm512_store_ps(y + r * kTileCols + v * kPanelCols, value);
     }
   }
 
@@ -189,8 +203,7 @@ struct GemmKernel<isa::avx512_vnni> {
       const __m512 rs = _mm512_set1_ps(t.row_scale[r]);
       SASQ_UNROLL
       for (int v = 0; v < V; ++v)
-        _mm512_store_ps(y + r * kTileCols + v * kPanelCols,
-                        _mm512_fmadd_ps(yf[r][v], rs, _mm512_load_ps(t.bias + v * kPanelCols)));
+        store(t, y, r, v, _mm512_fmadd_ps(yf[r][v], rs, _mm512_load_ps(t.bias + v * kPanelCols)));
     }
   }
 
@@ -212,7 +225,7 @@ struct GemmKernel<isa::avx512_vnni> {
         const __m512 sc = _mm512_load_ps(w.scales(t.p0 + v, 0)), bias = _mm512_load_ps(t.bias + v * kPanelCols);
         for (int r = 0; r < R; ++r) {
           const __m512 yw = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAll, acc[r * V + v]), sc, _mm512_setzero_ps());
-          _mm512_store_ps(y + r * kTileCols + v * kPanelCols, _mm512_fmadd_ps(yw, _mm512_set1_ps(t.row_scale[r]), bias));
+          store(t, y, r, v, _mm512_fmadd_ps(yw, _mm512_set1_ps(t.row_scale[r]), bias));
         }
       }
       return;
@@ -245,7 +258,7 @@ struct GemmKernel<isa::avx512_vnni> {
       const __m512 rs = _mm512_set1_ps(t.row_scale[r]);
       for (int v = 0; v < V; ++v) {
         float* yv = y + r * kTileCols + v * kPanelCols;
-        _mm512_store_ps(yv, _mm512_fmadd_ps(_mm512_load_ps(yv), rs, _mm512_load_ps(t.bias + v * kPanelCols)));
+        store(t, y, r, v, _mm512_fmadd_ps(_mm512_load_ps(yv), rs, _mm512_load_ps(t.bias + v * kPanelCols)));
       }
     }
   }

@@ -18,6 +18,8 @@ struct GemmKernel;
 template <>
 struct GemmKernel<isa::scalar> {
   static constexpr int kTileRows = 4;
+  /// Whether tile() honours TileArgs::c (writes f32 C directly); else finish_tile copies y.
+  static constexpr bool kStoresC = false;
   /// Requantize stage of finish_tile (the scalar form here).
   static void requantize_row(const float* y, int n, float inv_scale, std::int8_t* dst) {
     requantize_row_scalar(y, n, inv_scale, dst);
