@@ -3,7 +3,7 @@
 // scalar reference, on LLaMA linear-layer shapes. Every implementation is verified once (rows 0 and M-1
 // against exact integer dot products) before timing. Names: <impl>_<types>/M:/K:/N:/threads:, counter
 // GOPS = 2·M·N·K / s; quantize kernels report GBps = (4 + 1 bytes) · elements / s. On the model's
-// small shapes sasq_pack_a_s8 and sasq_epilogue_f32 time gemm's packing of A and its f32 store alone.
+// small shapes sasq_pack_a_s8 times gemm's packing of A alone and sasq_s8s8_f32_k8 the same call at K = 8.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -285,31 +285,23 @@ void bm_stream_read(benchmark::State& state) {
   state.counters["GBps"] = benchmark::Counter(4e-9 * static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-/// The two fixed costs of a sasq gemm call around its tile kernels, timed alone on the same operands:
-/// packing A (s8 -> u8 + 128, K padded, row shifts and scales) and the f32 store of finish_tile over
-/// every tile (the epilogue after the kernel's own dequantize). Counter ns_per_call.
+/// Where a sasq gemm call's time goes on the model's small shapes, timed apart: packing A alone (s8 ->
+/// u8 + 128, K padded, row shifts and scales; the kernel ISA's row copy), and the whole call at K = 8
+/// (one K octet: everything but the K loop, i.e. packing, per-tile setup, dequantize, epilogue, store).
 void bm_pack_a(benchmark::State& state) {
   Problem& p = problem(state.range(0), state.range(1), state.range(2));
   sasq::detail::PackedActivations pa;
   const auto act = sasq::ActivationQuant::per_tensor(1.0f);
+  const MatrixView<const std::int8_t> a(p.a_s8.data(), p.m, p.k);
   for (auto _ : state) {
-    sasq::detail::pack_activations(MatrixView<const std::int8_t>(p.a_s8.data(), p.m, p.k), act, p.pw8.k_padded(), pa);
+    switch (sasq::cpu::default_isa()) {
+#if SASQ_HAS_X86_KERNELS
+      case sasq::Isa::kAvx512Vnni: sasq::detail::pack_activations<sasq::isa::avx512_vnni>(a, act, p.pw8.k_padded(), pa); break;
+      case sasq::Isa::kAvx2: sasq::detail::pack_activations<sasq::isa::avx2>(a, act, p.pw8.k_padded(), pa); break;
+#endif
+      default: sasq::detail::pack_activations<sasq::isa::scalar>(a, act, p.pw8.k_padded(), pa); break;
+    }
     benchmark::DoNotOptimize(pa.data.data());
-  }
-}
-
-void bm_epilogue(benchmark::State& state) {
-  Problem& p = problem(state.range(0), state.range(1), state.range(2));
-  std::vector<float> c(static_cast<std::size_t>(p.m * p.n));
-  alignas(64) float y[sasq::cpu::kMaxTileRows * sasq::cpu::kTileCols] = {};
-  const sasq::Epilogue ep{};
-  constexpr int kRows = sasq::cpu::kMaxTileRows;
-  for (auto _ : state) {
-    for (std::int64_t b = 0; b < p.pw8.panels() / sasq::kPanelsPerBlock; ++b)
-      for (std::int64_t r0 = 0; r0 < p.m; r0 += kRows)
-        sasq::cpu::finish_tile(y, static_cast<int>(std::min<std::int64_t>(kRows, p.m - r0)), b, p.pw8, ep, 1.0f,
-                               c.data() + r0 * p.n, p.n, p.n);
-    benchmark::DoNotOptimize(c.data());
   }
 }
 
@@ -353,7 +345,8 @@ void register_all() {
     }
     if (s.k <= 172 && s.n <= 172 && s.m > 1) {  // the model's own shapes: overheads measured apart
       add("sasq_pack_a_s8", bm_pack_a, s, 1);
-      add("sasq_epilogue_f32", bm_epilogue, s, 1);
+      if (s.k == 64)  // one K = 8 call per (M, N)
+        add("sasq_s8s8_f32_k8", [](benchmark::State& st) { bm_sasq(st, SasqKind::kS8S8); }, Shape{s.m, 8, s.n}, 1);
     }
     // The scalar reference is single-threaded and slow: only shapes up to 2^24 multiply-adds.
     if (s.m * s.k * s.n <= (std::int64_t{1} << 24)) add("reference_s8s8_f32", bm_reference, s, 1);

@@ -27,7 +27,7 @@ def load(path):
         if b.get("aggregate_name") != "median" or b.get("error_occurred"):
             continue
         m = NAME.match(b["run_name"])
-        if m and "GOPS" in b:
+        if m and "GOPS" in b and m["impl"] in GEMM_IMPLS:
             M, K, N, t = (int(m[x]) for x in ("M", "K", "N", "t"))
             cpu_s = b["cpu_time"] * {"us": 1e-6, "ms": 1e-3, "ns": 1e-9, "s": 1.0}[b["time_unit"]]
             gemm[(m["impl"], M, K, N, t)] = (b["GOPS"], 2.0 * M * N * K / cpu_s * 1e-9)

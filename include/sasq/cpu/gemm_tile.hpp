@@ -43,6 +43,18 @@ inline void requantize_row_scalar(const float* y, int n, float inv_scale, std::i
   for (int j = 0; j < n; ++j) dst[j] = epilogue::Requantize::apply(y[j], inv_scale);
 }
 
+/// Copies one row of A into the packed-A layout: dst[j] = src[j] ^ flip for j < k (flip = 0x80 turns s8
+/// into u8 + 128, 0 keeps u8), zeros for j in [k, kp). A kernel's PackRowFn may also zero bytes up to
+/// the next multiple of 64 (packed rows are that long).
+using PackRowFn = void (*)(const std::uint8_t* src, std::ptrdiff_t k, std::ptrdiff_t kp, std::uint8_t flip, std::uint8_t* dst);
+
+/// The scalar form of PackRowFn.
+inline void pack_row_scalar(const std::uint8_t* src, std::ptrdiff_t k, std::ptrdiff_t kp, std::uint8_t flip,
+                            std::uint8_t* dst) {
+  for (std::ptrdiff_t j = 0; j < k; ++j) dst[j] = static_cast<std::uint8_t>(src[j] ^ flip);
+  for (std::ptrdiff_t j = k; j < kp; ++j) dst[j] = 0;
+}
+
 /// Applies the activation and stores rows [0, rows) of the dequantized tile `y` for panel block
 /// `block` into C (columns beyond C are dropped): SiLU / SwiGLU through their scalar stage functions
 /// (expf), then a row copy (f32) or `requantize_row` (int8), so every ISA is bit-exact with the reference.

@@ -56,7 +56,9 @@ struct PackedActivations {
   AlignedBuffer<float> row_scale;
 };
 
-template <class TA>
+/// Packs A[M][K] into `out` with the row copy of kernel IsaT (the rows are lda = round_up(kp, 64) + 64
+/// bytes apart, so a kernel may write whole 64-byte chunks).
+template <class IsaT, class TA>
 void pack_activations(MatrixView<const TA> a, const ActivationQuant& act, std::ptrdiff_t kp, PackedActivations& out) {
   const std::ptrdiff_t m = a.rows(), k = a.cols(), lda = (kp + 63) / 64 * 64 + 64;
   out.lda = lda;
@@ -68,11 +70,8 @@ void pack_activations(MatrixView<const TA> a, const ActivationQuant& act, std::p
   }
   constexpr bool kSigned = std::is_same_v<TA, std::int8_t>;
   for (std::ptrdiff_t r = 0; r < m; ++r) {
-    std::uint8_t* dst = out.data.data() + r * lda;
-    const TA* src = a.row_ptr(r);
-    for (std::ptrdiff_t j = 0; j < k; ++j)
-      dst[j] = kSigned ? static_cast<std::uint8_t>(static_cast<std::uint8_t>(src[j]) ^ 0x80u) : static_cast<std::uint8_t>(src[j]);
-    for (std::ptrdiff_t j = k; j < kp; ++j) dst[j] = 0;
+    cpu::GemmKernel<IsaT>::pack_row(reinterpret_cast<const std::uint8_t*>(a.row_ptr(r)), k, kp, kSigned ? 0x80 : 0,
+                                    out.data.data() + r * lda);
     out.shift[static_cast<std::size_t>(r)] = kSigned ? 128 : act.zero_point_of(r);
     out.row_scale[static_cast<std::size_t>(r)] = act.scale_of(r);
   }
@@ -120,9 +119,13 @@ void run_tiles(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff
   }
 }
 
-template <class IsaT, class TC>
-void run_gemm(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff_t m, const Epilogue& ep,
+template <class IsaT, class TA, class TC>
+void run_gemm(MatrixView<const TA> a, const ActivationQuant& act, const PackedWeights& w, const Epilogue& ep,
               MatrixView<TC> c, int threads, const ParallelFor& pf) {
+  static thread_local PackedActivations buffer;
+  PackedActivations& pa = buffer;  // the caller's buffer: tasks on other threads must not name the thread_local
+  pack_activations<IsaT>(a, act, w.k_padded(), pa);
+  const std::ptrdiff_t m = a.rows();
   constexpr int kRows = cpu::GemmKernel<IsaT>::kTileRows;
   const std::ptrdiff_t tasks = (w.panels() / kPanelsPerBlock) * ((m + kRows - 1) / kRows);
   const std::int64_t ops = 2 * std::int64_t{m} * w.output_cols() * w.k();
@@ -147,15 +150,13 @@ void gemm(MatrixView<const TA> a, const ActivationQuant& act, const PackedWeight
   SASQ_REQUIRE(opt.threads >= 0, "GemmOptions::threads must be >= 0, got ", opt.threads);
   const Isa isa = cpu::resolve_isa(opt.isa);
   if (a.rows() == 0) return;
-  static thread_local detail::PackedActivations pa;
-  detail::pack_activations(a, act, w.k_padded(), pa);
   const int threads = cpu::executor_threads(opt.parallel_for, opt.threads);
   switch (isa) {
 #if SASQ_HAS_X86_KERNELS
-    case Isa::kAvx512Vnni: detail::run_gemm<isa::avx512_vnni>(w, pa, a.rows(), ep, c, threads, opt.parallel_for); return;
-    case Isa::kAvx2: detail::run_gemm<isa::avx2>(w, pa, a.rows(), ep, c, threads, opt.parallel_for); return;
+    case Isa::kAvx512Vnni: detail::run_gemm<isa::avx512_vnni>(a, act, w, ep, c, threads, opt.parallel_for); return;
+    case Isa::kAvx2: detail::run_gemm<isa::avx2>(a, act, w, ep, c, threads, opt.parallel_for); return;
 #endif
-    default: detail::run_gemm<isa::scalar>(w, pa, a.rows(), ep, c, threads, opt.parallel_for); return;
+    default: detail::run_gemm<isa::scalar>(a, act, w, ep, c, threads, opt.parallel_for); return;
   }
 }
 

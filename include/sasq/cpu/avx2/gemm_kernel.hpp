@@ -33,6 +33,10 @@ struct GemmKernel<isa::avx2> {
   static void requantize_row(const float* y, int n, float inv_scale, std::int8_t* dst) {
     requantize_row_scalar(y, n, inv_scale, dst);
   }
+  /// Row copy of the packed-A buffer (the scalar form here).
+  static void pack_row(const std::uint8_t* src, std::ptrdiff_t k, std::ptrdiff_t kp, std::uint8_t flip, std::uint8_t* dst) {
+    pack_row_scalar(src, k, kp, flip, dst);
+  }
 
   static void tile(const PackedWeights& w, const TileArgs& t, int rows, float* y) {
     for (int v = 0; v < kPanelsPerBlock; ++v) {
