@@ -24,3 +24,12 @@ run() {  # name, extra flags...
   run decode/decode_bench --benchmark_min_time=0.2 --benchmark_repetitions=5
   run llama_block/block_bench --benchmark_min_time=0.3 --benchmark_repetitions=3
 } 2>&1 | tee "$out/run.log"
+# Tables and plots (Debian's python3 has matplotlib), and the medians alone for benchmarks/results/.
+py=/usr/bin/python3
+$py benchmarks/gemm/plot_gemm.py "$out/gemm_bench.json" "$out/performance_gemm.png" > "$out/gemm_tables.md"
+$py benchmarks/report.py "$out/gemm_bench.json" "$out/decode_bench.json" "$out/block_bench.json" \
+  "$out/performance_block.png" > "$out/report.md"
+for f in gemm_bench decode_bench block_bench; do
+  $py -c 'import json, sys; d = json.load(open(sys.argv[1])); d["benchmarks"] = [b for b in d["benchmarks"] if b.get("aggregate_name") == "median"]; json.dump(d, open(sys.argv[2], "w"), indent=1)' \
+    "$out/$f.json" "$out/$f.median.json"
+done
