@@ -186,6 +186,17 @@ inline CLI::Option* add_wgroup(CLI::App& app, int& v) {
 inline CLI::Option* add_abits(CLI::App& app, int& v, const std::vector<int>& allowed) {
   return add_int_choice(app, "--abits", v, allowed, "activation bits" + std::string(allowed.front() == 0 ? " (0 = float)" : ""));
 }
+/// --wquant: how weights are quantized (llama::parse_weight_method's names): round to nearest, MSE-optimal
+/// clip, or GPTQ on calibration Hessians.
+inline CLI::Option* add_wquant(CLI::App& app, std::string& v) {
+  return add_choice(app, "--wquant", v, {"rtn", "mse", "gptq"},
+                    "weight quantization: round to nearest, MSE-optimal clip, or GPTQ (Hessians from the calibration "
+                    "text, MSE-clip scales)");
+}
+/// --act-clip: clip ratio c of dynamic per-token activation scales, s = c · absmax / qmax (QuaRot: 0.9).
+inline CLI::Option* add_act_clip(CLI::App& app, double& v) {
+  return add_real(app, "--act-clip", v, 0.01, 1.0, "dynamic per-token clip ratio c: s = c * absmax / qmax (QuaRot uses 0.9)");
+}
 /// --observer: the static-scale observer (llama::parse_observer's names).
 inline CLI::Option* add_observer(CLI::App& app, std::string& v, const std::string& help) {
   return add_choice(app, "--observer", v, {"minmax", "meanabsmax", "ema", "percentile", "mse"}, help);

@@ -1,14 +1,19 @@
 // sasq-experiment: the comparison table of sasq's main job. On stories260K (and its stress variant)
-// it evaluates FP32 and, per bit width, dynamic per-token, calibration-only static scales, SmoothQuant,
-// rotation, SmoothRot and SASQ-trained static scales, on TinyStories and WikiText-2, and writes
-// results.md, results.csv and results_sites.csv into the output folder. docs/results.md explains it.
+// it evaluates FP32 and, per bit width, with GPTQ weights: dynamic per-token, calibration-only static
+// scales, SmoothQuant (α searched), rotation, QuaRot (rotation + dynamic clip 0.9), SmoothRot and
+// SASQ-trained static scales, plus round-to-nearest rows for the weight method's effect and the
+// truncation ablation, on TinyStories and WikiText-2; writes results.md, results.csv,
+// results_sites.csv and results_ablation.csv into the output folder. docs/results.md explains it.
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <string>
@@ -17,8 +22,10 @@
 
 #include "common/atomic_file.hpp"
 #include "common/cli.hpp"
+#include "experiment/ablation.hpp"
 #include "experiment/variants.hpp"
 #include "llama/checkpoint.hpp"
+#include "llama/gptq.hpp"
 #include "llama/integer.hpp"
 #include "llama/model.hpp"
 #include "llama/perplexity.hpp"
@@ -35,6 +42,7 @@ namespace cli = sasq::cli;
 using llama::ActMode;
 using llama::ActQuantConfig;
 using llama::ObserverKind;
+using llama::WeightMethod;
 using Seqs = std::vector<std::vector<int>>;
 using Clock = std::chrono::steady_clock;
 
@@ -53,24 +61,31 @@ struct Options {
   int int_stories = 16;       ///< stories timed on the true-integer path
   int train_steps = 120;
   bool stress = true;
+  std::string wquant_name = "gptq";
+  WeightMethod wquant = WeightMethod::kGptq;  ///< weights of the main rows (from wquant_name)
 };
 
 /// The sasq-experiment command line; --quick changes the defaults of the options not given.
 void build_cli(CLI::App& app, Options& o) {
   cli::init(app);
   cli::add_input_dir(app, "--data", o.data, "data folder (stories260K, tinystories, wikitext-2-raw)");
-  cli::add_output_dir(app, "--out", o.out, "output folder (created if missing): results.md, results.csv, results_sites.csv");
-  app.add_flag("--quick", o.quick, "stories 1-100, 8 WikiText windows, W8A8 and W4A4, plain model, 40 training steps");
+  cli::add_output_dir(app, "--out", o.out, "output folder (created if missing): results.md, results.csv, results_sites.csv, results_ablation.csv");
+  app.add_flag("--quick", o.quick,
+               "stories 1-100, 8 WikiText windows, W8A8 and W4A4, plain model, 40 training steps, the main methods "
+               "only (no SASQ without rotation, hence no truncation ablation)");
   cli::add_threads(app, o.threads);
   cli::add_int(app, "--wiki-windows", o.wiki_windows, 0, 1000000, "WikiText-2 test windows of 512 tokens scored (0 = all)");
   cli::add_int(app, "--eval-stories", o.eval_stories, 1, 500, "TinyStories stories 1..N evaluated");
   cli::add_int(app, "--calib", o.calib_sequences, 1, 450, "calibration stories (from 501..950)");
   cli::add_int(app, "--steps", o.train_steps, 0, 1000000, "SASQ training steps");
   app.add_flag("--no-stress", "evaluate the plain model only (no stress variant)");
+  cli::add_wquant(app, o.wquant_name)->description(
+      "weight quantization of the main rows (default gptq; the rows marked (RTN) always round to nearest)");
 }
 
 /// Applies --quick to the options the command line did not set.
 void finish(const CLI::App& app, Options& o) {
+  o.wquant = llama::parse_weight_method(o.wquant_name);
   auto unset = [&](const char* name) { return app.count(name) == 0; };
   if (o.quick) {
     if (unset("--eval-stories")) o.eval_stories = 100;
@@ -87,175 +102,7 @@ std::string slurp(const std::string& path) {
   return std::string(b.begin(), b.end());
 }
 
-// ---- the grid of methods -----------------------------------------------------------------------
-
-struct BitConfig {
-  const char* name;
-  int wbits, wgroup, abits;
-};
-
-const std::vector<BitConfig> kBitConfigs = {
-    {"W8A8", 8, 0, 8}, {"W4A8", 4, 0, 8}, {"W4A8-g32", 4, 32, 8}, {"W8A4", 8, 0, 4}, {"W4A4", 4, 0, 4}};
-
-enum class Act { kDynamic, kStatic, kSasq };
-
-struct Method {
-  const char* name;
-  Transform transform;
-  Act act;
-  ObserverKind observer;  ///< static calibration (and SASQ initialisation: mean-abs-max)
-};
-
-const std::vector<Method> kMethods = {
-    {"dynamic per-token", Transform::kNone, Act::kDynamic, ObserverKind::kMinMax},
-    {"static min-max", Transform::kNone, Act::kStatic, ObserverKind::kMinMax},
-    {"static mean-abs-max", Transform::kNone, Act::kStatic, ObserverKind::kMeanAbsMax},
-    {"static percentile", Transform::kNone, Act::kStatic, ObserverKind::kPercentile},
-    {"static MSE-clip", Transform::kNone, Act::kStatic, ObserverKind::kMse},
-    {"SmoothQuant + static", Transform::kSmoothQuant, Act::kStatic, ObserverKind::kMeanAbsMax},
-    {"rotation + static", Transform::kRotation, Act::kStatic, ObserverKind::kMeanAbsMax},
-    {"rotation + dynamic", Transform::kRotation, Act::kDynamic, ObserverKind::kMinMax},
-    {"SmoothRot + static", Transform::kSmoothRot, Act::kStatic, ObserverKind::kMeanAbsMax},
-    {"SASQ static", Transform::kNone, Act::kSasq, ObserverKind::kMeanAbsMax},
-    {"SASQ + rotation static", Transform::kRotation, Act::kSasq, ObserverKind::kMeanAbsMax},
-};
-
-// ---- results -----------------------------------------------------------------------------------
-
-struct Row {
-  std::string variant, method, bits;
-  int wbits = 0, wgroup = 0, abits = 0;
-  bool is_static = false;
-  double ppl_ts = 0, ppl_wiki = 0;
-  double int_tokens_per_s = std::nan("");  ///< true-integer path (static rows)
-  double int_ppl_rel_diff = std::nan("");  ///< |ppl_int - ppl_fake| / ppl_fake on the timed stories
-  double train_s = std::nan("");
-};
-
-struct Texts {
-  Seqs ts_eval, ts_calib, ts_train, ts_heldout, wiki_eval, int_eval;
-};
-
-class Runner {
- public:
-  Runner(const Options& o, const llama::Weights& base, const Texts& t)
-      : o_(o), rope_(llama::make_rope_table(base.config.seq_len, base.config.head_size())), t_(t) {}
-
-  /// Perplexity of `seqs` under an execution policy built per thread by make_exec.
-  template <class MakeExec>
-  double ppl(const llama::Weights& w, const Seqs& seqs, MakeExec make_exec) const {
-    return llama::evaluate_ppl(w, rope_, seqs, o_.threads, make_exec).ppl();
-  }
-
-  void run_variant(const std::string& variant, const llama::Weights& w, std::vector<Row>& rows,
-                   std::vector<train::TrainResult>& trainings, std::vector<std::string>& training_names) {
-    // FP32 reference.
-    {
-      Row r{variant, "FP32", "FP32"};
-      r.ppl_ts = ppl(w, t_.ts_eval, [] { return llama::Fp32Exec{}; });
-      r.ppl_wiki = ppl(w, t_.wiki_eval, [] { return llama::Fp32Exec{}; });
-      report(r);
-      rows.push_back(r);
-    }
-    calibrations_.clear();  // keyed by the address of this variant's transformed models
-    std::map<Transform, TransformedModel> transformed;
-    for (const Method& m : kMethods)
-      if (!transformed.count(m.transform))
-        transformed.emplace(m.transform, apply_transform(w, m.transform, rope_, t_.ts_calib));
-
-    const auto bit_configs = o_.quick ? std::vector<BitConfig>{kBitConfigs[0], kBitConfigs[4]} : kBitConfigs;
-    for (const BitConfig& b : bit_configs) {
-      std::map<Transform, llama::QuantizedModel> qms;
-      std::map<Transform, llama::PackedModel> packed;
-      for (auto& [t, tm] : transformed) {
-        qms.emplace(t, llama::quantize_weights(tm.weights, {b.wbits, b.wgroup, llama::WeightMethod::kRtn, false}));
-        packed.emplace(t, llama::pack_model(qms.at(t)));
-      }
-      for (const Method& m : kMethods) {
-        const TransformedModel& tm = transformed.at(m.transform);
-        const llama::QuantizedModel& qm = qms.at(m.transform);
-        Row r{variant, m.name, b.name, b.wbits, b.wgroup, b.abits, m.act != Act::kDynamic};
-        ActQuantConfig ac{b.abits, m.act == Act::kDynamic ? ActMode::kDynamicPerToken : ActMode::kStatic, false};
-        llama::SiteParams params;
-        if (m.act == Act::kStatic) {
-          params = calibrate(qm.model, tm, m.observer, b);
-        } else if (m.act == Act::kSasq) {
-          const auto t0 = Clock::now();
-          train::TrainResult tr = train(qm.model, tm, b.abits, variant + " " + b.name + " " + m.name);
-          r.train_s = seconds_since(t0);
-          params = train::to_site_params(tr.scales);
-          trainings.push_back(std::move(tr));
-          training_names.push_back(variant + " / " + b.name + " / " + m.name);
-        }
-        const llama::SiteParams* sp = ac.mode == ActMode::kStatic ? &params : nullptr;
-        const Rotation* down = tm.down ? &*tm.down : nullptr;
-        auto fake = [&] { return llama::with_online_rotation(llama::FakeQuantExec(ac, sp, &qm), down); };
-        r.ppl_ts = ppl(qm.model, t_.ts_eval, fake);
-        r.ppl_wiki = ppl(qm.model, t_.wiki_eval, fake);
-        if (r.is_static) {
-          // True-integer path (sasq::gemm) on the first stories: speed, and agreement with fake quant.
-          const llama::PackedModel& pm = packed.at(m.transform);
-          auto integer = [&] { return llama::with_online_rotation(llama::IntegerExec(pm, ac, sp), down); };
-          const llama::PplResult ri = llama::evaluate_ppl(qm.model, rope_, t_.int_eval, o_.threads, integer);
-          const double pf = ppl(qm.model, t_.int_eval, fake);
-          r.int_tokens_per_s = static_cast<double>(ri.tokens) / ri.seconds;
-          r.int_ppl_rel_diff = std::fabs(ri.ppl() - pf) / pf;
-        }
-        report(r);
-        rows.push_back(r);
-      }
-    }
-  }
-
- private:
-  /// Static parameters from a calibration pass, shared by the bit configurations that quantize the
-  /// weights the same way (W8A8 and W8A4 see the same activations; so do W4A8 and W4A4).
-  llama::SiteParams calibrate(const llama::Weights& w, const TransformedModel& tm, ObserverKind kind,
-                              const BitConfig& b) {
-    const auto key = std::make_tuple(&tm, kind, b.wbits, b.wgroup);
-    auto it = calibrations_.find(key);
-    if (it == calibrations_.end())
-      it = calibrations_.emplace(key, llama::observe_calibration(w, rope_, t_.ts_calib, kind, tm.down ? &*tm.down : nullptr))
-               .first;
-    return it->second.params(b.abits);
-  }
-
-  train::TrainResult train(const llama::Weights& w, const TransformedModel& tm, int bits, const std::string& label) const {
-    train::QuantConfig q;
-    q.bits = bits;
-    q.down_rotation = tm.down ? &*tm.down : nullptr;
-    train::TrainOptions to;
-    to.steps = o_.train_steps;
-    to.threads = o_.threads;
-    to.calibration_sequences = o_.calib_sequences;
-    const bool tty = isatty(STDERR_FILENO) != 0;
-    if (tty)
-      to.on_progress = [&label](const train::Progress& p) {
-        std::fprintf(stderr, "\r  training %s: step %d/%d loss %.4f held-out ppl %.4f ETA %.0fs   ", label.c_str(),
-                     p.step, p.steps, p.train_loss, std::exp(p.heldout_nll), p.eta_s);
-      };
-    train::TrainData data{t_.ts_train, t_.ts_heldout};
-    train::TrainResult r = train::train_scales(w, q, data, to, "");
-    if (tty) std::fprintf(stderr, "\r%100s\r", "");
-    return r;
-  }
-
-  void report(const Row& r) const {
-    std::fprintf(stderr, "%-8s %-9s %-24s ts %8.4f  wiki %9.3f", r.variant.c_str(), r.bits.c_str(), r.method.c_str(),
-                 r.ppl_ts, r.ppl_wiki);
-    if (!std::isnan(r.int_tokens_per_s)) std::fprintf(stderr, "  int %7.0f tok/s", r.int_tokens_per_s);
-    if (!std::isnan(r.train_s)) std::fprintf(stderr, "  train %.1fs", r.train_s);
-    std::fprintf(stderr, "  [%.0fs]\n", seconds_since(start_));
-  }
-
-  const Options& o_;
-  llama::RopeTable rope_;
-  const Texts& t_;
-  Clock::time_point start_ = Clock::now();
-  std::map<std::tuple<const TransformedModel*, ObserverKind, int, int>, llama::CalibrationExec> calibrations_;
-};
-
-// ---- output ------------------------------------------------------------------------------------
+// ---- formatting --------------------------------------------------------------------------------
 
 std::string fmt(double v, int prec) {
   if (std::isnan(v)) return "";
@@ -278,36 +125,371 @@ std::string pct(double v, double ref) {
   return b;
 }
 
-void write_outputs(const Options& o, const std::vector<Row>& rows, const std::vector<train::TrainResult>& trainings,
-                   const std::vector<std::string>& names, double total_s) {
+// ---- the grid of methods -----------------------------------------------------------------------
+
+struct BitConfig {
+  const char* name;
+  int wbits, wgroup, abits;
+};
+
+const std::vector<BitConfig> kBitConfigs = {
+    {"W8A8", 8, 0, 8}, {"W4A8", 4, 0, 8}, {"W4A8-g32", 4, 32, 8}, {"W8A4", 8, 0, 4}, {"W4A4", 4, 0, 4}};
+/// The stress variant runs these two only (its point: outlier channels break static scales).
+const std::vector<BitConfig> kStressBitConfigs = {kBitConfigs[0], kBitConfigs[4]};
+
+enum class Act { kDynamic, kStatic, kSasq };
+
+struct Method {
+  const char* name;
+  Transform transform;
+  Act act;
+  ObserverKind observer;  ///< static calibration (and SASQ initialisation: mean-abs-max)
+  bool rtn;               ///< weights by round to nearest (else the main rows' --wquant method, default GPTQ)
+  float clip_ratio;       ///< dynamic rows: s = clip_ratio · absmax / qmax
+  bool stress;            ///< also run on the stress variant
+  bool quick;             ///< also run with --quick
+};
+
+/// QuaRot's activation clip ratio (its --a_clip_ratio 0.9 for W4A4 results).
+constexpr float kQuaRotClip = 0.9f;
+
+const std::vector<Method> kMethods = {
+    {"dynamic per-token (RTN)", Transform::kNone, Act::kDynamic, ObserverKind::kMinMax, true, 1.0f, false, true},
+    {"rotation + dynamic (RTN)", Transform::kRotation, Act::kDynamic, ObserverKind::kMinMax, true, 1.0f, false, false},
+    {"SASQ + rotation static (RTN)", Transform::kRotation, Act::kSasq, ObserverKind::kMeanAbsMax, true, 1.0f, false, false},
+    {"dynamic per-token", Transform::kNone, Act::kDynamic, ObserverKind::kMinMax, false, 1.0f, true, true},
+    {"static mean-abs-max", Transform::kNone, Act::kStatic, ObserverKind::kMeanAbsMax, false, 1.0f, false, false},
+    {"static percentile", Transform::kNone, Act::kStatic, ObserverKind::kPercentile, false, 1.0f, false, false},
+    {"static MSE-clip", Transform::kNone, Act::kStatic, ObserverKind::kMse, false, 1.0f, true, true},
+    {"SmoothQuant + static", Transform::kSmoothQuant, Act::kStatic, ObserverKind::kMeanAbsMax, false, 1.0f, true, true},
+    {"rotation + static", Transform::kRotation, Act::kStatic, ObserverKind::kMeanAbsMax, false, 1.0f, true, false},
+    {"QuaRot (rotation + dynamic clip 0.9)", Transform::kRotation, Act::kDynamic, ObserverKind::kMinMax, false,
+     kQuaRotClip, true, true},
+    {"SmoothRot + static", Transform::kSmoothRot, Act::kStatic, ObserverKind::kMeanAbsMax, false, 1.0f, false, false},
+    {"SASQ static", Transform::kNone, Act::kSasq, ObserverKind::kMeanAbsMax, false, 1.0f, true, false},
+    {"SASQ + rotation static", Transform::kRotation, Act::kSasq, ObserverKind::kMeanAbsMax, false, 1.0f, true, true},
+};
+
+/// The method whose learned scales the truncation ablation takes apart (plain model, W8A8).
+constexpr const char* kAblatedMethod = "SASQ static";
+
+// ---- results -----------------------------------------------------------------------------------
+
+struct Row {
+  std::string variant, method, bits;
+  std::string weights = "";  ///< weight method (rtn / gptq), empty for FP32 and ablation rows
+  std::string note = "";     ///< shown after the method in results.md (SmoothQuant's α)
+  int wbits = 0, wgroup = 0, abits = 0;
+  bool is_static = false;
+  double ppl_ts = 0, ppl_wiki = 0;
+  double int_tokens_per_s = std::nan("");  ///< true-integer path (static rows)
+  double int_ppl_rel_diff = std::nan("");  ///< |ppl_int - ppl_fake| / ppl_fake on the timed stories
+  double train_s = std::nan("");
+};
+
+struct Texts {
+  Seqs ts_eval, ts_calib, ts_train, ts_heldout, wiki_eval, int_eval;
+};
+
+/// Sequences of the SmoothQuant α search: calibration (static scales) and scoring (held-out slice).
+constexpr std::size_t kAlphaCalibSequences = 32;
+
+class Runner {
+ public:
+  Runner(const Options& o, const llama::Weights& base, const Texts& t)
+      : o_(o), rope_(llama::make_rope_table(base.config.seq_len, base.config.head_size())), t_(t) {}
+
+  /// Perplexity of `seqs` under an execution policy built per thread by make_exec.
+  template <class MakeExec>
+  double ppl(const llama::Weights& w, const Seqs& seqs, MakeExec make_exec) const {
+    return llama::evaluate_ppl(w, rope_, seqs, o_.threads, make_exec).ppl();
+  }
+
+  /// Runs every method of the grid on one model variant. `ablation` (plain variant): receives the
+  /// truncation ablation of kAblatedMethod's W8A8 scales.
+  void run_variant(const std::string& variant, const llama::Weights& w, std::vector<Row>& rows,
+                   std::vector<train::TrainResult>& trainings, std::vector<std::string>& training_names,
+                   std::vector<Row>* ablation) {
+    // FP32 reference.
+    {
+      Row r{variant, "FP32", "FP32"};
+      r.ppl_ts = ppl(w, t_.ts_eval, [] { return llama::Fp32Exec{}; });
+      r.ppl_wiki = ppl(w, t_.wiki_eval, [] { return llama::Fp32Exec{}; });
+      report(r);
+      rows.push_back(r);
+    }
+    // Caches keyed by the addresses of this variant's transformed models.
+    calibrations_.clear();
+    weights_.clear();
+    packed_.clear();
+    smoothquant_.clear();
+    transformed_.clear();
+    stats_ = collect_absmax(w, rope_, t_.ts_calib);
+    for (Transform t : {Transform::kNone, Transform::kRotation, Transform::kSmoothRot})
+      transformed_.emplace(t, apply_transform(w, t, stats_));
+
+    const bool stress = variant == "stress";
+    const auto bit_configs = o_.quick ? std::vector<BitConfig>{kBitConfigs[0], kBitConfigs[4]}
+                                      : stress ? kStressBitConfigs : kBitConfigs;
+    for (const BitConfig& b : bit_configs) {
+      const float alpha = search_alpha(w, b);
+      for (const Method& m : kMethods) {
+        if ((stress && !m.stress) || (o_.quick && !m.quick)) continue;
+        const TransformedModel& tm = m.transform == Transform::kSmoothQuant ? smoothquant(w, alpha) : transformed_.at(m.transform);
+        const WeightMethod wm = m.rtn ? WeightMethod::kRtn : o_.wquant;
+        const llama::QuantizedModel& qm = weights(tm, b, wm);
+        Row r{variant, m.name, b.name};
+        r.weights = llama::weight_method_name(wm);
+        r.wbits = b.wbits;
+        r.wgroup = b.wgroup;
+        r.abits = b.abits;
+        r.is_static = m.act != Act::kDynamic;
+        if (m.transform == Transform::kSmoothQuant) r.note = "α " + fmt(alpha, 1);
+        ActQuantConfig ac{b.abits, m.act == Act::kDynamic ? ActMode::kDynamicPerToken : ActMode::kStatic, false,
+                          m.clip_ratio};
+        llama::SiteParams params;
+        if (m.act == Act::kStatic) {
+          params = calibrate(qm.model, tm, m.observer, b, wm);
+        } else if (m.act == Act::kSasq) {
+          const auto t0 = Clock::now();
+          const ObserverKind init = pick_init(qm, tm, b, wm);
+          r.note = std::string("init ") + (init == ObserverKind::kMse ? "MSE-clip" : "mean-abs-max");
+          train::TrainResult tr = train(qm.model, tm, b.abits, init, variant + " " + b.name + " " + m.name);
+          r.train_s = seconds_since(t0);
+          params = train::to_site_params(tr.scales);
+          trainings.push_back(std::move(tr));
+          training_names.push_back(variant + " / " + b.name + " / " + m.name);
+          if (ablation && std::string(m.name) == kAblatedMethod && b.wbits == 8 && b.abits == 8)
+            run_ablation(variant, w, params, b.abits, *ablation);
+        }
+        const llama::SiteParams* sp = ac.mode == ActMode::kStatic ? &params : nullptr;
+        const Rotation* down = tm.down ? &*tm.down : nullptr;
+        auto fake = [&] { return llama::with_online_rotation(llama::FakeQuantExec(ac, sp, &qm), down); };
+        r.ppl_ts = ppl(qm.model, t_.ts_eval, fake);
+        r.ppl_wiki = ppl(qm.model, t_.wiki_eval, fake);
+        if (r.is_static) {
+          // True-integer path (sasq::gemm) on the first stories: speed, and agreement with fake quant.
+          const llama::PackedModel& pm = packed(qm);
+          auto integer = [&] { return llama::with_online_rotation(llama::IntegerExec(pm, ac, sp), down); };
+          const llama::PplResult ri = llama::evaluate_ppl(qm.model, rope_, t_.int_eval, o_.threads, integer);
+          const double pf = ppl(qm.model, t_.int_eval, fake);
+          r.int_tokens_per_s = static_cast<double>(ri.tokens) / ri.seconds;
+          r.int_ppl_rel_diff = std::fabs(ri.ppl() - pf) / pf;
+        }
+        report(r);
+        rows.push_back(r);
+      }
+    }
+  }
+
+  /// Seconds spent in GPTQ (Hessians and solves) and the number of models it quantized.
+  double gptq_seconds() const { return gptq_s_; }
+  int gptq_models() const { return gptq_models_; }
+
+ private:
+  /// Weight-quantized `tm` for bit configuration b (GPTQ on the calibration stories, through the
+  /// model's online rotation), built once per variant.
+  const llama::QuantizedModel& weights(const TransformedModel& tm, const BitConfig& b, WeightMethod wm) {
+    const auto key = std::make_tuple(&tm, b.wbits, b.wgroup, wm);
+    auto it = weights_.find(key);
+    if (it != weights_.end()) return it->second;
+    const auto t0 = Clock::now();
+    llama::QuantizedModel qm = llama::quantize_model_weights(tm.weights, {b.wbits, b.wgroup, wm, false}, rope_,
+                                                             t_.ts_calib, tm.down ? &*tm.down : nullptr, o_.threads);
+    if (wm == WeightMethod::kGptq) {
+      gptq_s_ += seconds_since(t0);
+      ++gptq_models_;
+    }
+    return weights_.emplace(key, std::move(qm)).first->second;
+  }
+
+  const llama::PackedModel& packed(const llama::QuantizedModel& qm) {
+    auto it = packed_.find(&qm);
+    if (it == packed_.end()) it = packed_.emplace(&qm, llama::pack_model(qm)).first;
+    return it->second;
+  }
+
+  /// The SmoothQuant model with migration strength alpha (stable address for the caches).
+  const TransformedModel& smoothquant(const llama::Weights& w, float alpha) {
+    auto it = smoothquant_.find(alpha);
+    if (it == smoothquant_.end()) it = smoothquant_.emplace(alpha, apply_transform(w, Transform::kSmoothQuant, stats_, alpha)).first;
+    return it->second;
+  }
+
+  /// SmoothQuant's α for bit configuration b: the grid value with the lowest held-out perplexity
+  /// (stories 951-1000) of SmoothQuant + static mean-abs-max scales (from the first
+  /// kAlphaCalibSequences calibration stories) on RTN weights. No evaluation text is involved.
+  float search_alpha(const llama::Weights& w, const BitConfig& b) {
+    const Seqs calib(t_.ts_calib.begin(),
+                     t_.ts_calib.begin() + static_cast<std::ptrdiff_t>(std::min(kAlphaCalibSequences, t_.ts_calib.size())));
+    double best = std::numeric_limits<double>::infinity();
+    float best_alpha = kSmoothQuantAlphas[0];
+    std::string log;
+    for (const float a : kSmoothQuantAlphas) {
+      const llama::QuantizedModel qm =
+          llama::quantize_weights(smoothquant(w, a).weights, {b.wbits, b.wgroup, WeightMethod::kRtn, false});
+      const llama::SiteParams sp = llama::calibrate(qm.model, rope_, calib, ObserverKind::kMeanAbsMax, b.abits);
+      const ActQuantConfig ac{b.abits, ActMode::kStatic, false, 1.0f};
+      const double p = ppl(qm.model, t_.ts_heldout, [&] { return llama::FakeQuantExec(ac, &sp, &qm); });
+      log += " " + fmt(a, 1) + ":" + fmt(p, 3);
+      if (p < best) {
+        best = p;
+        best_alpha = a;
+      }
+    }
+    std::fprintf(stderr, "  SmoothQuant alpha search %s (held-out ppl):%s -> %.1f\n", b.name, log.c_str(), best_alpha);
+    return best_alpha;
+  }
+
+  /// The truncation ablation on the FP32 weights of the variant with the learned scales `params`.
+  void run_ablation(const std::string& variant, const llama::Weights& w, const llama::SiteParams& params, int bits,
+                    std::vector<Row>& out) {
+    const std::array<bool, llama::kNumLinearSites> all{true, true, true, true};
+    std::vector<std::pair<Truncation, std::array<bool, llama::kNumLinearSites>>> cases = {
+        {Truncation::kClipOnly, all}, {Truncation::kRoundOnly, all}, {Truncation::kBoth, all}};
+    for (int s = 0; s < llama::kNumLinearSites; ++s) {
+      std::array<bool, llama::kNumLinearSites> one{};
+      one[static_cast<std::size_t>(s)] = true;
+      cases.emplace_back(Truncation::kClipOnly, one);
+    }
+    for (const auto& [mode, sites] : cases) {
+      std::string where;
+      for (int s = 0; s < llama::kNumLinearSites; ++s)
+        if (sites[static_cast<std::size_t>(s)]) where += std::string(where.empty() ? "" : ", ") + llama::site_name(static_cast<llama::Site>(s));
+      Row r{variant, std::string(truncation_name(mode)) + " @ " + (sites == all ? std::string("all sites") : where),
+            "FP32 weights, A" + std::to_string(bits)};
+      r.abits = bits;
+      const TruncationExec exec{&params, bits, mode, sites};
+      r.ppl_ts = ppl(w, t_.ts_eval, [&] { return exec; });
+      r.ppl_wiki = ppl(w, t_.wiki_eval, [&] { return exec; });
+      report(r);
+      out.push_back(r);
+    }
+  }
+
+  /// Static parameters from a calibration pass, shared by the bit configurations that quantize the
+  /// weights the same way (W8A8 and W8A4 see the same activations; so do W4A8 and W4A4).
+  llama::SiteParams calibrate(const llama::Weights& w, const TransformedModel& tm, ObserverKind kind,
+                              const BitConfig& b, WeightMethod wm) {
+    const auto key = std::make_tuple(&tm, kind, b.wbits, b.wgroup, wm);
+    auto it = calibrations_.find(key);
+    if (it == calibrations_.end())
+      it = calibrations_.emplace(key, llama::observe_calibration(w, rope_, t_.ts_calib, kind, tm.down ? &*tm.down : nullptr))
+               .first;
+    return it->second.params(b.abits);
+  }
+
+  /// SASQ's initial scales: static mean-abs-max (the paper's) or MSE-clip calibration, whichever gives
+  /// the lower held-out perplexity (stories 951-1000) on these weights.
+  ObserverKind pick_init(const llama::QuantizedModel& qm, const TransformedModel& tm, const BitConfig& b, WeightMethod wm) {
+    double best = std::numeric_limits<double>::infinity();
+    ObserverKind pick = ObserverKind::kMeanAbsMax;
+    for (const ObserverKind k : {ObserverKind::kMeanAbsMax, ObserverKind::kMse}) {
+      const llama::SiteParams sp = calibrate(qm.model, tm, k, b, wm);
+      const ActQuantConfig ac{b.abits, ActMode::kStatic, false, 1.0f};
+      const Rotation* down = tm.down ? &*tm.down : nullptr;
+      const double p = ppl(qm.model, t_.ts_heldout,
+                           [&] { return llama::with_online_rotation(llama::FakeQuantExec(ac, &sp, &qm), down); });
+      if (p < best) {
+        best = p;
+        pick = k;
+      }
+    }
+    return pick;
+  }
+
+  train::TrainResult train(const llama::Weights& w, const TransformedModel& tm, int bits, ObserverKind init,
+                           const std::string& label) const {
+    train::QuantConfig q;
+    q.bits = bits;
+    q.observer = init;
+    q.down_rotation = tm.down ? &*tm.down : nullptr;
+    train::TrainOptions to;
+    to.steps = o_.train_steps;
+    to.threads = o_.threads;
+    to.calibration_sequences = o_.calib_sequences;
+    const bool tty = isatty(STDERR_FILENO) != 0;
+    if (tty)
+      to.on_progress = [&label](const train::Progress& p) {
+        std::fprintf(stderr, "\r  training %s: step %d/%d loss %.4f held-out ppl %.4f ETA %.0fs   ", label.c_str(),
+                     p.step, p.steps, p.train_loss, std::exp(p.heldout_nll), p.eta_s);
+      };
+    train::TrainData data{t_.ts_train, t_.ts_heldout};
+    train::TrainResult r = train::train_scales(w, q, data, to, "");
+    if (tty) std::fprintf(stderr, "\r%100s\r", "");
+    return r;
+  }
+
+  void report(const Row& r) const {
+    std::fprintf(stderr, "%-8s %-9s %-4s %-36s ts %8.4f  wiki %9.3f", r.variant.c_str(), r.bits.c_str(),
+                 r.weights.c_str(), (r.method + (r.note.empty() ? "" : " (" + r.note + ")")).c_str(), r.ppl_ts, r.ppl_wiki);
+    if (!std::isnan(r.int_tokens_per_s)) std::fprintf(stderr, "  int %7.0f tok/s", r.int_tokens_per_s);
+    if (!std::isnan(r.train_s)) std::fprintf(stderr, "  train %.1fs", r.train_s);
+    std::fprintf(stderr, "  [%.0fs]\n", seconds_since(start_));
+  }
+
+  const Options& o_;
+  llama::RopeTable rope_;
+  const Texts& t_;
+  Clock::time_point start_ = Clock::now();
+  std::map<std::tuple<const TransformedModel*, ObserverKind, int, int, WeightMethod>, llama::CalibrationExec> calibrations_;
+  std::map<std::tuple<const TransformedModel*, int, int, WeightMethod>, llama::QuantizedModel> weights_;
+  std::map<const llama::QuantizedModel*, llama::PackedModel> packed_;
+  std::map<float, TransformedModel> smoothquant_;
+  std::map<Transform, TransformedModel> transformed_;
+  AbsMaxExec stats_;
+  double gptq_s_ = 0.0;
+  int gptq_models_ = 0;
+};
+
+// ---- output ------------------------------------------------------------------------------------
+
+void write_outputs(const Options& o, const std::vector<Row>& rows, const std::vector<Row>& ablation,
+                   const std::vector<train::TrainResult>& trainings, const std::vector<std::string>& names,
+                   double total_s, double gptq_s, int gptq_models) {
   std::map<std::string, const Row*> fp32;
   for (const Row& r : rows)
     if (r.method == "FP32") fp32[r.variant] = &r;
 
   std::ostringstream csv;
-  csv << "variant,text,method,weight_bits,weight_group,act_bits,ppl,rel_change_vs_fp32,int_tokens_per_s,train_s\n";
+  csv << "variant,text,method,weights,note,weight_bits,weight_group,act_bits,ppl,rel_change_vs_fp32,int_tokens_per_s,"
+         "train_s\n";
   for (const Row& r : rows)
     for (int text = 0; text < 2; ++text) {
       const double p = text == 0 ? r.ppl_ts : r.ppl_wiki;
       const double ref = text == 0 ? fp32[r.variant]->ppl_ts : fp32[r.variant]->ppl_wiki;
-      csv << r.variant << ',' << (text == 0 ? "tinystories" : "wikitext2") << ",\"" << r.method << "\","
-          << r.wbits << ',' << r.wgroup << ',' << r.abits << ',' << fmt(p, 6) << ',' << fmt(p / ref - 1.0, 6) << ','
-          << fmt(r.int_tokens_per_s, 0) << ',' << fmt(r.train_s, 2) << '\n';
+      csv << r.variant << ',' << (text == 0 ? "tinystories" : "wikitext2") << ",\"" << r.method << "\"," << r.weights
+          << ",\"" << r.note << "\"," << r.wbits << ',' << r.wgroup << ',' << r.abits << ',' << fmt(p, 6) << ','
+          << fmt(p / ref - 1.0, 6) << ',' << fmt(r.int_tokens_per_s, 0) << ',' << fmt(r.train_s, 2) << '\n';
     }
 
   std::ostringstream md;
-  md << "| model | bits | method | TinyStories ppl | Δ vs FP32 | WikiText-2 ppl | Δ vs FP32 | int tok/s | train s |\n"
-     << "|---|---|---|---:|---:|---:|---:|---:|---:|\n";
+  md << "| model | bits | weights | method | TinyStories ppl | Δ vs FP32 | WikiText-2 ppl | Δ vs FP32 | int tok/s | train s |\n"
+     << "|---|---|---|---|---:|---:|---:|---:|---:|---:|\n";
   for (const Row& r : rows) {
     const Row& f = *fp32[r.variant];
     const bool sasq = r.method.rfind("SASQ", 0) == 0;
     const std::string b = sasq ? "**" : "";
-    md << "| " << r.variant << " | " << r.bits << " | " << b << r.method << b << " | " << b << fmt_ppl(r.ppl_ts) << b
-       << " | " << pct(r.ppl_ts, f.ppl_ts) << " | " << b << fmt_ppl(r.ppl_wiki) << b << " | "
-       << pct(r.ppl_wiki, f.ppl_wiki) << " | " << fmt(r.int_tokens_per_s, 0) << " | " << fmt(r.train_s, 1) << " |\n";
+    md << "| " << r.variant << " | " << r.bits << " | " << r.weights << " | " << b << r.method
+       << (r.note.empty() ? "" : " (" + r.note + ")") << b << " | " << b << fmt_ppl(r.ppl_ts) << b << " | "
+       << pct(r.ppl_ts, f.ppl_ts) << " | " << b << fmt_ppl(r.ppl_wiki) << b << " | " << pct(r.ppl_wiki, f.ppl_wiki)
+       << " | " << fmt(r.int_tokens_per_s, 0) << " | " << fmt(r.train_s, 1) << " |\n";
+  }
+  std::ostringstream abl;
+  if (!ablation.empty()) {
+    const Row& f = *fp32[ablation.front().variant];
+    md << "\nTruncation ablation (" << kAblatedMethod << " W8A8 scales on the FP32 weights):\n\n"
+       << "| activations | TinyStories ppl | Δ vs FP32 | WikiText-2 ppl | Δ vs FP32 |\n|---|---:|---:|---:|---:|\n";
+    for (const Row& r : ablation)
+      md << "| " << r.method << " | " << fmt_ppl(r.ppl_ts) << " | " << pct(r.ppl_ts, f.ppl_ts) << " | "
+         << fmt_ppl(r.ppl_wiki) << " | " << pct(r.ppl_wiki, f.ppl_wiki) << " |\n";
+    abl << "variant,activations,act_bits,ppl_tinystories,ppl_wikitext2,rel_change_tinystories,rel_change_wikitext2\n";
+    for (const Row& r : ablation)
+      abl << r.variant << ",\"" << r.method << "\"," << r.abits << ',' << fmt(r.ppl_ts, 6) << ',' << fmt(r.ppl_wiki, 6)
+          << ',' << fmt(r.ppl_ts / f.ppl_ts - 1.0, 6) << ',' << fmt(r.ppl_wiki / f.ppl_wiki - 1.0, 6) << '\n';
   }
   md << "\nTotal wall time " << fmt(total_s, 0) << " s, " << o.threads << " threads"
-     << (o.quick ? " (--quick)" : "") << ".\n";
+     << (o.quick ? " (--quick)" : "") << "; GPTQ " << fmt(gptq_s, 1) << " s for " << gptq_models << " models.\n";
 
   std::ostringstream sites;
   sites << "training,layer,site,initial_scale,learned_scale,initial_clip_threshold,clip_threshold,"
@@ -321,6 +503,7 @@ void write_outputs(const Options& o, const std::vector<Row>& rows, const std::ve
   examples::write_file_atomic(o.out + "/results.csv", csv.str());
   examples::write_file_atomic(o.out + "/results.md", md.str());
   examples::write_file_atomic(o.out + "/results_sites.csv", sites.str());
+  if (!ablation.empty()) examples::write_file_atomic(o.out + "/results_ablation.csv", abl.str());
   std::cout << md.str();
 }
 
@@ -362,12 +545,12 @@ int main(int argc, char** argv) {
                  texts.ts_eval.size(), texts.wiki_eval.size(), texts.ts_train.size(), texts.ts_heldout.size());
 
     Runner runner(o, base, texts);
-    std::vector<Row> rows;
+    std::vector<Row> rows, ablation;
     std::vector<train::TrainResult> trainings;
     std::vector<std::string> names;
-    runner.run_variant("plain", base, rows, trainings, names);
-    if (o.stress) runner.run_variant("stress", make_stress_variant(base), rows, trainings, names);
-    write_outputs(o, rows, trainings, names, seconds_since(t0));
+    runner.run_variant("plain", base, rows, trainings, names, &ablation);
+    if (o.stress) runner.run_variant("stress", make_stress_variant(base), rows, trainings, names, nullptr);
+    write_outputs(o, rows, ablation, trainings, names, seconds_since(t0), runner.gptq_seconds(), runner.gptq_models());
     return 0;
   });
 }

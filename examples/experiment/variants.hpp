@@ -84,8 +84,11 @@ inline const char* transform_name(Transform t) {
   return "?";
 }
 
-/// SmoothQuant migration strength and SmoothRot's down_proj smoothing strength (both papers' default).
+/// SmoothRot's down_proj smoothing strength (its paper's default); SmoothQuant's α is searched per
+/// bit configuration over kSmoothQuantAlphas (experiment.cpp) on calibration-side text.
 inline constexpr float kSmoothAlpha = 0.5f;
+/// The α grid of the SmoothQuant baseline (SmoothQuant's per-model choices lie in 0.4-0.85).
+inline constexpr std::array<float, 6> kSmoothQuantAlphas = {0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f};
 /// Seed of the randomized Hadamard rotations.
 inline constexpr std::uint64_t kRotationSeed = 1;
 
@@ -96,18 +99,18 @@ struct TransformedModel {
   std::optional<Rotation> down;
 };
 
-/// Applies `t` to a copy of `base`; smoothing factors come from abs-max statistics over `calib`.
-inline TransformedModel apply_transform(const Weights& base, Transform t, const llama::RopeTable& rope,
-                                        const std::vector<std::vector<int>>& calib) {
+/// Applies `t` to a copy of `base`; smoothing factors come from `stats` (collect_absmax of `base` on
+/// calibration text); `alpha` is SmoothQuant's migration strength.
+inline TransformedModel apply_transform(const Weights& base, Transform t, const AbsMaxExec& stats,
+                                        float alpha = kSmoothAlpha) {
   TransformedModel out{base, std::nullopt};
   if (t == Transform::kNone) return out;
-  const AbsMaxExec stats = collect_absmax(base, rope, calib);
   LlamaModelViews views = llama::transform_views(out.weights);
   const auto n_layers = views.layers.size();
   if (t == Transform::kSmoothQuant) {
     for (std::size_t l = 0; l < n_layers; ++l) {
-      smooth_attn_input(views.layers[l], Span<const float>(stats.attn[l]), kSmoothAlpha);
-      smooth_ffn_input(views.layers[l], Span<const float>(stats.ffn[l]), kSmoothAlpha);
+      smooth_attn_input(views.layers[l], Span<const float>(stats.attn[l]), alpha);
+      smooth_ffn_input(views.layers[l], Span<const float>(stats.ffn[l]), alpha);
     }
     return out;
   }

@@ -52,14 +52,19 @@ class HessianExec {
 
 /// Hessians of layer `layer`'s sites over `seqs` (inputs: all tokens but the last) on `threads`
 /// threads; per-thread sums merged in thread order, so the result does not depend on scheduling.
+/// Only layers 0..layer run (later layers cannot change these inputs).
 inline std::vector<HessianAccumulator> layer_hessians(const Weights& w, const RopeTable& rope,
                                                       const std::vector<std::vector<int>>& seqs, int layer,
                                                       const Rotation* down, int threads) {
+  SASQ_REQUIRE(layer >= 0 && layer < w.config.n_layers, "layer ", layer, " outside [0, ", w.config.n_layers, ")");
+  Weights prefix = w;
+  prefix.layers.resize(static_cast<std::size_t>(layer) + 1);
+  prefix.config.n_layers = layer + 1;
   const std::size_t n_threads = static_cast<std::size_t>(std::max(1, threads));
   std::vector<OnlineRotationExec<HessianExec>> execs;
   for (std::size_t t = 0; t < n_threads; ++t) execs.push_back(with_online_rotation(HessianExec(w.config, layer), down));
   parallel_for(seqs.size(), threads, [&](std::size_t i, int t) {
-    forward(w, rope, Span<const int>(seqs[i]).subspan(0, seqs[i].size() - 1), 0, nullptr, execs[static_cast<std::size_t>(t)]);
+    forward(prefix, rope, Span<const int>(seqs[i]).subspan(0, seqs[i].size() - 1), 0, nullptr, execs[static_cast<std::size_t>(t)]);
   });
   std::vector<HessianAccumulator> out = std::move(execs[0].inner.accumulators());
   for (std::size_t t = 1; t < n_threads; ++t)

@@ -19,6 +19,7 @@
 #include "common/atomic_file.hpp"
 #include "common/cli.hpp"
 #include "llama/checkpoint.hpp"
+#include "llama/gptq.hpp"
 #include "llama/integer.hpp"
 #include "llama/model.hpp"
 #include "llama/perplexity.hpp"
@@ -42,7 +43,8 @@ struct Options {
   long max_tokens = 0, max_windows = 0, calib_sequences = 128;
   int threads = 2;
   int wbits = 0, wgroup = 0, abits = 0;
-  std::string wclip = "rtn", act, observer, exec = "fake", scales;
+  std::string wquant = "rtn", act, observer, exec = "fake", scales;
+  double act_clip = 1.0;
   bool wcls = false, kv_cache = false;
   bool json = false;                // ppl
   std::string prompt;               // generate
@@ -73,7 +75,7 @@ void add_data_options(CLI::App& c, Options& o, bool max_tokens) {
 
 void add_weight_options(CLI::App& c, Options& o) {
   cli::add_wgroup(c, o.wgroup);
-  cli::add_choice(c, "--wclip", o.wclip, {"rtn", "mse"}, "weight clipping: round to nearest or MSE-optimal clip");
+  cli::add_wquant(c, o.wquant);
   c.add_flag("--wcls", o.wcls, "also quantize the classifier");
   c.add_flag("--kv-cache", o.kv_cache, "also quantize the KV cache");
 }
@@ -83,6 +85,7 @@ void add_quant_options(CLI::App& c, Options& o) {
   cli::add_abits(c, o.abits, {0, 4, 8});
   add_weight_options(c, o);
   cli::add_choice(c, "--act", o.act, {"dynamic", "static"}, "activation quantization (default dynamic; static with --scales)");
+  cli::add_act_clip(c, o.act_clip);
   cli::add_observer(c, o.observer, "static-scale observer (default minmax)");
   cli::add_choice(c, "--exec", o.exec, {"fake", "int"}, "fake quantization or sasq::gemm integer kernels");
 }
@@ -236,6 +239,7 @@ struct QuantSpec {
   ObserverKind observer = ObserverKind::kMinMax;
   std::string observer_name = "minmax";
   bool integer = false;
+  int threads = 2;          ///< GPTQ's Hessian passes
   std::string scales_file;  ///< --scales: static parameters from this file instead of calibration
   SiteParams scales;        ///< its parameters, once load_scales_params() has checked it
 };
@@ -246,7 +250,8 @@ QuantSpec parse_quant(const Options& o) {
   const bool file = !o.scales.empty();
   q.w.bits = o.wbits;
   q.w.group_size = o.wgroup;
-  q.w.method = parse_weight_method(o.wclip);
+  q.w.method = parse_weight_method(o.wquant);
+  q.threads = o.threads;
   q.w.classifier = o.wcls;
   q.act.bits = o.abits;
   q.scales_file = o.scales;
@@ -256,6 +261,8 @@ QuantSpec parse_quant(const Options& o) {
   if (file && !o.observer.empty()) cli::usage_fail("--observer has no effect with --scales (the scales come from the file)");
   q.act.mode = q.act.bits == 0 ? ActMode::kNone : mode == "static" ? ActMode::kStatic : ActMode::kDynamicPerToken;
   q.act.kv_cache = o.kv_cache;
+  q.act.clip_ratio = static_cast<float>(o.act_clip);
+  if (o.act_clip != 1.0 && q.act.mode != ActMode::kDynamicPerToken) cli::usage_fail("--act-clip needs --act dynamic");
   q.observer_name = file ? "file" : o.observer.empty() ? "minmax" : o.observer;
   if (!file) q.observer = parse_observer(q.observer_name);
   if (file && q.act.kv_cache)
@@ -284,7 +291,7 @@ void require_calibration(const Data& d) {
 std::unique_ptr<Prepared> prepare(const Weights& w, const RopeTable& rope, const QuantSpec& q,
                                   const std::vector<std::vector<int>>& calib) {
   auto p = std::make_unique<Prepared>();
-  p->qm = quantize_weights(w, q.w);
+  p->qm = quantize_model_weights(w, q.w, rope, calib, nullptr, q.threads);
   if (q.act.mode == ActMode::kStatic && !q.scales_file.empty()) {
     p->params = q.scales;
   } else if (q.act.mode == ActMode::kStatic) {
@@ -352,7 +359,7 @@ int cmd_generate(const Options& o) {
   const long steps = std::min<long>(o.steps, l.weights.config.seq_len);
   const std::vector<int> prompt = l.tok.encode(o.prompt, true);
   std::vector<std::vector<int>> calib;
-  if (q.act.mode == ActMode::kStatic && q.scales_file.empty()) {
+  if ((q.act.mode == ActMode::kStatic && q.scales_file.empty()) || (q.w.method == WeightMethod::kGptq && q.w.bits != 0)) {
     Data d = load_data(o, l.tok, l.weights.config);
     require_calibration(d);
     calib = std::move(d.calib);
@@ -386,8 +393,8 @@ std::string json_result(const Options& o, const QuantSpec& q, const Data& d, con
   os << "{\"ppl\": " << r.ppl() << ", \"nll_sum\": " << r.nll_sum << ", \"tokens\": " << r.tokens
      << ", \"sequences\": " << r.sequences << ", \"seconds\": " << r.seconds
      << ", \"tokens_per_second\": " << r.tokens_per_second() << ", \"protocol\": \"" << d.protocol << "\""
-     << ", \"wbits\": " << q.w.bits << ", \"wgroup\": " << q.w.group_size << ", \"wclip\": \""
-     << weight_method_name(q.w.method) << "\", \"abits\": " << q.act.bits << ", \"act\": \""
+     << ", \"wbits\": " << q.w.bits << ", \"wgroup\": " << q.w.group_size << ", \"wquant\": \""
+     << weight_method_name(q.w.method) << "\", \"abits\": " << q.act.bits << ", \"act_clip\": " << q.act.clip_ratio << ", \"act\": \""
      << (q.act.mode == ActMode::kStatic ? "static" : q.act.mode == ActMode::kDynamicPerToken ? "dynamic" : "none")
      << "\", \"observer\": \"" << q.observer_name << "\", \"kv_cache\": " << (q.act.kv_cache ? "true" : "false")
      << ", \"exec\": \"" << (q.integer ? "int" : q.act.enabled() ? "fake" : "fp32") << "\"";

@@ -3,9 +3,11 @@
 // file and, with --eval, the perplexity of stories 1–500 at the initial and the learned scales.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstddef>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -14,6 +16,7 @@
 
 #include "common/cli.hpp"
 #include "llama/checkpoint.hpp"
+#include "llama/gptq.hpp"
 #include "llama/perplexity.hpp"
 #include "llama/quantized.hpp"
 #include "llama/tokenizer.hpp"
@@ -37,7 +40,7 @@ struct Args {
   cli::StoryRange stories{501, 1000};
   int heldout = 50;
   bool eval = false, quiet = false;
-  std::string observer_name = "meanabsmax", granularity = "per_tensor", schedule = "cosine";
+  std::string observer_name = "meanabsmax", granularity = "per_tensor", schedule = "cosine", wquant = "rtn";
 };
 
 constexpr int kMaxCount = 1000000000;
@@ -52,6 +55,8 @@ void build_cli(CLI::App& app, Args& a) {
   cli::add_output_file(app, "--out", a.out, "scales file to write");
   cli::add_wbits(app, a.wq.bits)->description("weight bits, quantized once before training (0 = float weights)");
   cli::add_wgroup(app, a.wq.group_size);
+  cli::add_wquant(app, a.wquant)->description(
+      "weight quantization: round to nearest, MSE-optimal clip, or GPTQ (Hessians from the --calibration stories)");
   cli::add_abits(app, a.q.bits, {4, 8});
   cli::add_choice(app, "--granularity", a.granularity, {"per_tensor", "per_channel"}, "one scale per tensor or per channel");
   cli::add_observer(app, a.observer_name, "initialisation of the scales");
@@ -83,6 +88,7 @@ void finish(Args& a) {
   if (a.text.empty()) a.text = a.data + "/tinystories/tinystories_valid_first1000.txt";
   a.q.granularity = a.granularity == "per_channel" ? train::Granularity::kPerChannel : train::Granularity::kPerTensor;
   a.q.observer = llama::parse_observer(a.observer_name);
+  a.wq.method = llama::parse_weight_method(a.wquant);
   a.o.schedule = a.schedule == "linear"   ? train::LrSchedule::kLinear
                  : a.schedule == "constant" ? train::LrSchedule::kConstant
                                             : train::LrSchedule::kCosine;
@@ -115,7 +121,12 @@ int run(const Args& a) {
   const int seq_len = fp.config.seq_len;
   const train::TrainData data = train::make_train_data(tok, text, seq_len, a.stories.first, a.stories.last, a.heldout);
 
-  const llama::QuantizedModel qm = llama::quantize_weights(fp, a.wq);
+  // GPTQ's Hessians come from the calibration stories the trainer initialises the scales on.
+  const std::vector<std::vector<int>> calib(
+      data.train.begin(),
+      data.train.begin() + std::min<std::ptrdiff_t>(a.o.calibration_sequences, static_cast<std::ptrdiff_t>(data.train.size())));
+  const llama::RopeTable rope = llama::make_rope_table(seq_len, fp.config.head_size());
+  const llama::QuantizedModel qm = llama::quantize_model_weights(fp, a.wq, rope, calib, nullptr, a.o.threads);
   train::TrainOptions o = a.o;
   if (!a.quiet && isatty(2)) o.on_progress = progress_bar;
   const std::string fingerprint = train::fingerprint_file(a.model);

@@ -91,7 +91,7 @@ usage "--max-tokens" "$llama" ppl --max-tokens 1e10
 usage "--max-tokens" "$llama" ppl --max-tokens -1
 usage "--max-windows" "$llama" ppl --max-windows 12abc
 usage "--protocol" "$llama" ppl --protocol imdb
-usage "--wclip" "$llama" ppl --wclip foo
+usage "--wquant" "$llama" ppl --wquant foo
 usage "--exec" "$llama" ppl --exec gpu
 usage "--abits" "$llama" ppl --abits 8 --abits 4
 usage "--model" "$llama" ppl --model "$work/missing.bin"
