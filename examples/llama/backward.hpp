@@ -51,8 +51,8 @@ void rmsnorm_backward(const RowMatrix<T>& x, const T* g, const std::vector<T>& r
 
 /// In place: dy (gradient w.r.t. the rotated vectors) becomes the gradient w.r.t. the inputs.
 template <class T>
-void rope_backward(RowMatrix<T>& dy, int head_size) {
-  rope_rotate(dy, head_size, true);
+void rope_backward(RowMatrix<T>& dy, int head_size, T theta = T(10000)) {
+  rope_rotate(dy, head_size, true, theta);
 }
 
 /// Attention backward for one sequence, given the stored probabilities: writes dq, dk, dv
@@ -172,8 +172,8 @@ void backward(const ModelView<T>& m, const std::vector<SiteQuantizer<T>>& sites,
     dq_in.noalias() = dx * w.wo;
     fake_quant_backward(lt.att, sites[s0 + 1], dq_in, datt, grads.scale[s0 + 1]);
     attention_backward(lt.q, lt.k, lt.v, lt.probs, datt, sh, dq, dk, dv);
-    rope_backward(dq, sh.head_size());
-    rope_backward(dk, sh.head_size());
+    rope_backward(dq, sh.head_size(), m.rope_theta);
+    rope_backward(dk, sh.head_size(), m.rope_theta);
     dq_in.noalias() = dq * w.wq;
     dq_in.noalias() += dk * w.wk;
     dq_in.noalias() += dv * w.wv;

@@ -21,8 +21,9 @@ inline constexpr std::int64_t kMaxSeqLen = 1 << 20;
 inline constexpr int kBosToken = 1;
 inline constexpr int kEosToken = 2;
 
-/// RMSNorm epsilon of llama2.c run.c (normative).
+/// RMSNorm epsilon and RoPE base of llama2.c run.c (the defaults; Hugging Face config.json sets both).
 inline constexpr float kRmsNormEps = 1e-5f;
+inline constexpr float kRopeTheta = 10000.0f;
 
 /// Model shape, as stored in the 7-int32 llama2.c header (vocab_size always positive here; the
 /// legacy sign convention is decoded into shared_classifier by the loader).
@@ -35,6 +36,8 @@ struct Config {
   int vocab_size = 0;
   int seq_len = 0;     ///< maximum context length (positions 0 .. seq_len-1)
   bool shared_classifier = true;  ///< classifier weight == token embedding (no separate wcls)
+  float rms_norm_eps = kRmsNormEps;  ///< RMSNorm epsilon
+  float rope_theta = kRopeTheta;     ///< RoPE base: pair i of a head turns by pos * theta^(-2i/head_size)
 
   int head_size() const { return dim / n_heads; }
   int kv_dim() const { return n_kv_heads * head_size(); }
@@ -64,6 +67,10 @@ inline void validate(const Config& c, const std::string& source) {
   if (c.head_size() % 2 != 0)
     fail(ErrorCode::kCorruptData, source, ": head_size = dim / n_heads = ", c.head_size(),
          " is odd (RoPE rotates pairs)");
+  if (!(c.rms_norm_eps > 0.0f && c.rms_norm_eps < 1.0f))
+    fail(ErrorCode::kCorruptData, source, ": rms_norm_eps = ", c.rms_norm_eps, " is outside (0, 1)");
+  if (!(c.rope_theta > 1.0f && c.rope_theta < 1e30f))
+    fail(ErrorCode::kCorruptData, source, ": rope_theta = ", c.rope_theta, " is outside (1, 1e30)");
   if (c.n_heads % c.n_kv_heads != 0)
     fail(ErrorCode::kCorruptData, source, ": header field n_kv_heads = ", c.n_kv_heads,
          " does not divide n_heads = ", c.n_heads);

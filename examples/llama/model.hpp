@@ -119,7 +119,7 @@ Matrix forward(const Weights& w, const RopeTable& rope, Span<const int> tokens, 
   Matrix xb, q, k, v, att, o, h1, h3, h, y;
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w.layers[static_cast<std::size_t>(l)];
-    xb = rmsnorm(x, L.rms_att);
+    xb = rmsnorm(x, L.rms_att, c.rms_norm_eps);
     exec.on_site(l, Site::kAttnIn, xb);
     exec.linear(l, Proj::kQ, xb, L.wq, q);
     exec.linear(l, Proj::kK, xb, L.wk, k);
@@ -139,7 +139,7 @@ Matrix forward(const Weights& w, const RopeTable& rope, Span<const int> tokens, 
     exec.on_site(l, Site::kOprojIn, att);
     exec.linear(l, Proj::kO, att, L.wo, o);
     x += o;
-    xb = rmsnorm(x, L.rms_ffn);
+    xb = rmsnorm(x, L.rms_ffn, c.rms_norm_eps);
     exec.on_site(l, Site::kFfnIn, xb);
     exec.linear(l, Proj::kGate, xb, L.w1, h1);
     exec.linear(l, Proj::kUp, xb, L.w3, h3);
@@ -148,7 +148,7 @@ Matrix forward(const Weights& w, const RopeTable& rope, Span<const int> tokens, 
     exec.linear(l, Proj::kDown, h, L.w2, y);
     x += y;
   }
-  xb = rmsnorm(x, w.rms_final);
+  xb = rmsnorm(x, w.rms_final, c.rms_norm_eps);
   return llama::linear(xb, w.classifier());
 }
 

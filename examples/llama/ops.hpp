@@ -1,6 +1,6 @@
 // LLaMA building blocks as pure functions on float32 row-major activations [tokens][channels].
 //   rmsnorm(x)_j = g_j * (x_j / sqrt(mean(x^2) + eps))          (llama2.c run.c, eps 1e-5)
-//   rope: (x_2i, x_2i+1) rotated by pos * 10000^(-2i/head_size) within each head (adjacent pairs)
+//   rope: (x_2i, x_2i+1) rotated by pos * theta^(-2i/head_size) within each head (adjacent pairs; theta 10000)
 //   attention: softmax(q k^T / sqrt(head_size)) v per head, causal; query head h reads KV head h / kv_mul
 //   swiglu(g, u) = g * sigmoid(g) * u;  linear(x, W) = x W^T with W[out][in]
 // Every function mirrors run.c's arithmetic (float32, same formulas) so perplexities match it.
@@ -41,26 +41,29 @@ inline Matrix rmsnorm(const Matrix& x, const Vector& g, float eps = kRmsNormEps)
 }
 
 /// cos/sin of the RoPE angles: entry [pos][i] for pair i of a head, angle =
-/// pos * (1 / 10000^(2i / head_size)), each computed in float as run.c does.
+/// pos * (1 / theta^(2i / head_size)), each computed in float as run.c does (theta = 10000 there).
 struct RopeTable {
   int head_size = 0;
   Matrix cos;  ///< [seq_len][head_size/2]
   Matrix sin;  ///< [seq_len][head_size/2]
 };
 
-inline RopeTable make_rope_table(int seq_len, int head_size) {
+inline RopeTable make_rope_table(int seq_len, int head_size, float theta = kRopeTheta) {
   SASQ_REQUIRE(seq_len > 0 && head_size > 0 && head_size % 2 == 0, "bad seq_len ", seq_len,
                " or head_size ", head_size, " (must be positive, head_size even)");
   RopeTable t{head_size, Matrix(seq_len, head_size / 2), Matrix(seq_len, head_size / 2)};
   for (int pos = 0; pos < seq_len; ++pos)
     for (int i = 0; i < head_size / 2; ++i) {
-      const float freq = 1.0f / std::pow(10000.0f, static_cast<float>(2 * i) / static_cast<float>(head_size));
+      const float freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_size));
       const float val = static_cast<float>(pos) * freq;
       t.cos(pos, i) = std::cos(val);
       t.sin(pos, i) = std::sin(val);
     }
   return t;
 }
+
+/// The table of a model: its seq_len, head_size and rope_theta.
+inline RopeTable make_rope_table(const Config& c) { return make_rope_table(c.seq_len, c.head_size(), c.rope_theta); }
 
 /// Rotates adjacent pairs of every head of x ([T][n_heads*head_size]) in place; row t is at
 /// position start_pos + t. inverse = true applies the transposed rotation (the backward pass

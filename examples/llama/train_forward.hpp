@@ -69,6 +69,7 @@ struct ModelView {
   /// Online rotation R of a rotated model's down_proj inputs (h <- h R before quantization,
   /// QuaRot's R4), [hidden][hidden]; empty = none. Backward applies Rᵀ.
   RowMatrix<T> down_rotation;
+  T rope_theta = T(10000);  ///< RoPE base
 };
 
 /// Float views of a loaded (possibly weight-quantized) model; `w` must outlive the view. `down`:
@@ -78,7 +79,7 @@ inline ModelView<float> view_of(const Weights& w, const Rotation* down = nullptr
   using Map = ConstMatrixMap<float>;
   auto map = [](const Matrix& m) { return Map(m.data(), m.rows(), m.cols()); };
   ModelView<float> m{Shape{c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size},
-                     w.token_embedding.data(), {}, w.rms_final.data(), map(w.classifier()), kRmsNormEps, {}};
+                     w.token_embedding.data(), {}, w.rms_final.data(), map(w.classifier()), c.rms_norm_eps, {}, c.rope_theta};
   for (const LayerWeights& L : w.layers)
     m.layers.push_back({L.rms_att.data(), map(L.wq), map(L.wk), map(L.wv), map(L.wo), L.rms_ffn.data(),
                         map(L.w1), map(L.w2), map(L.w3)});
@@ -156,14 +157,14 @@ void rmsnorm_forward(const RowMatrix<T>& x, const T* g, T eps, RowMatrix<T>& y, 
   }
 }
 
-/// Rotates adjacent pairs (x[2i], x[2i+1]) of each head by pos · 10000^(−(2i mod hs)/hs), pos = row
+/// Rotates adjacent pairs (x[2i], x[2i+1]) of each head by pos · theta^(−(2i mod hs)/hs), pos = row
 /// index (llama2.c RoPE); `inverse` rotates by the negative angle (the transpose, used by backward).
 template <class T>
-void rope_rotate(RowMatrix<T>& x, int head_size, bool inverse) {
+void rope_rotate(RowMatrix<T>& x, int head_size, bool inverse, T theta = T(10000)) {
   std::vector<T> c(static_cast<std::size_t>(head_size / 2)), s(c.size());
   for (Eigen::Index t = 0; t < x.rows(); ++t) {
     for (int j = 0; j < head_size / 2; ++j) {
-      const T freq = T(1) / std::pow(T(10000), static_cast<T>(2 * j) / static_cast<T>(head_size));
+      const T freq = T(1) / std::pow(theta, static_cast<T>(2 * j) / static_cast<T>(head_size));
       const T val = static_cast<T>(t) * freq;
       c[static_cast<std::size_t>(j)] = std::cos(val);
       s[static_cast<std::size_t>(j)] = inverse ? -std::sin(val) : std::sin(val);
@@ -310,8 +311,8 @@ T forward(const ModelView<T>& m, const std::vector<SiteQuantizer<T>>& sites, Spa
     lt.q.noalias() = lt.a * w.wq.transpose();
     lt.k.noalias() = lt.a * w.wk.transpose();
     lt.v.noalias() = lt.a * w.wv.transpose();
-    rope_rotate(lt.q, sh.head_size(), false);
-    rope_rotate(lt.k, sh.head_size(), false);
+    rope_rotate(lt.q, sh.head_size(), false, m.rope_theta);
+    rope_rotate(lt.k, sh.head_size(), false, m.rope_theta);
     attention_forward(lt.q, lt.k, lt.v, sh, lt.att, lt.probs);
     quant(s0 + 1, lt.att, lt.o);
     x.noalias() += lt.o * w.wo.transpose();

@@ -50,7 +50,7 @@ struct Weights {
   std::vector<LayerWeights> layers;
   Vector rms_final;  ///< [dim]
   Matrix wcls;       ///< [vocab_size][dim]; empty when config.shared_classifier
-  int format_version = 0;  ///< 0 legacy float32, 1 ak42 float32, 2 ak42 Q8_0
+  int format_version = 0;  ///< 0 legacy float32, 1 ak42 float32, 2 ak42 Q8_0, 3 Hugging Face folder
   /// Version 2 only: the int8 tensors as stored (the float matrices above hold them dequantized).
   std::vector<Q8Tensor> q8;
 

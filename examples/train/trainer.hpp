@@ -238,7 +238,7 @@ inline ScalesFile calibrate_scales(const llama::Weights& w, const QuantConfig& q
       f.sites.push_back({l, s, {}});
     }
   }
-  const llama::RopeTable rope = llama::make_rope_table(w.config.seq_len, w.config.head_size());
+  const llama::RopeTable rope = llama::make_rope_table(w.config);
   if (q.granularity == Granularity::kPerTensor) {
     const llama::SiteParams p = llama::calibrate(w, rope, sequences, q.observer, q.bits, q.down_rotation);
     for (SiteScales& s : f.sites) s.scale = {p[static_cast<std::size_t>(s.layer)][static_cast<std::size_t>(s.site)].scale};
