@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "llama/checkpoint.hpp"
+#include "llama/load_model.hpp"
 #include "llama/model.hpp"
 #include "llama/perplexity.hpp"
 #include "llama/tokenizer.hpp"
@@ -96,8 +96,8 @@ struct CaptureExec {
 int run_model(Outputs& out, const std::string& ckpt, const std::string& tok_path, const std::string& text_path,
               int n_stories) {
   using namespace sasq::llama;
-  const Weights w = load_checkpoint(ckpt);
-  const Tokenizer tok = Tokenizer::load(tok_path, w.config.vocab_size);
+  const Weights w = load_model(ckpt);
+  const Tokenizer tok = load_tokenizer_for(ckpt, w, tok_path, "");
   std::ifstream in(text_path);
   std::stringstream ss;
   ss << in.rdbuf();
@@ -106,7 +106,7 @@ int run_model(Outputs& out, const std::string& ckpt, const std::string& tok_path
   for (auto& seq : seqs) {  // story_sequences keeps seq_len + 1 tokens (for next-token targets)
     if (static_cast<int>(seq.size()) > w.config.seq_len) seq.resize(static_cast<std::size_t>(w.config.seq_len));
   }
-  const RopeTable rope = make_rope_table(w.config.seq_len, w.config.head_size());
+  const RopeTable rope = make_rope_table(w.config);
   CaptureExec exec;
   long tokens = 0;
   for (const auto& seq : seqs) {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "llama/checkpoint.hpp"
+#include "llama/load_model.hpp"
 #include "llama/model.hpp"
 #include "llama/perplexity.hpp"
 #include "llama/quantized.hpp"
@@ -71,16 +71,16 @@ int main(int argc, char** argv) {
       std::cerr << "usage: transform_ppl <checkpoint> <tokenizer> <stories.txt> <calib_stories> <eval_first> <eval_last>\n";
       return 2;
     }
-    const Weights base = load_checkpoint(argv[1]);
+    const Weights base = load_model(argv[1]);
     const Config& c = base.config;
-    const Tokenizer tok = Tokenizer::load(argv[2], c.vocab_size);
+    const Tokenizer tok = load_tokenizer_for(argv[1], base, argv[2], "");
     std::ifstream in(argv[3]);
     std::stringstream ss;
     ss << in.rdbuf();
     const auto stories = split_stories(ss.str());
     const auto calib = story_sequences(tok, stories, 1, std::stoi(argv[4]), c.seq_len);
     const auto eval = story_sequences(tok, stories, std::stoi(argv[5]), std::stoi(argv[6]), c.seq_len);
-    const RopeTable rope = make_rope_table(c.seq_len, c.head_size());
+    const RopeTable rope = make_rope_table(c);
 
     AbsMaxExec stats;
     for (const auto& s : calib) forward(base, rope, sasq::Span<const int>(s).subspan(0, s.size() - 1), 0, nullptr, stats);

@@ -213,6 +213,32 @@ inline CLI::Option* add_input_dir(CLI::App& app, const std::string& name, std::s
   return app.add_option(name, v, help)->check(detail::existing('d'))->type_name("DIR");
 }
 
+/// --model: a llama2.c checkpoint file or a Hugging Face folder (one holding config.json).
+inline CLI::Option* add_model(CLI::App& app, std::string& v, const std::string& default_text) {
+  return app
+      .add_option("--model", v,
+                  "llama2.c checkpoint file or Hugging Face folder (config.json, safetensors) (default " + default_text + ")")
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            std::error_code ec;
+            if (std::filesystem::is_directory(s, ec))
+              return std::filesystem::exists(std::filesystem::path(s) / "config.json", ec)
+                         ? std::string()
+                         : s + " is a folder without config.json (not a Hugging Face model)";
+            std::string f = s;
+            return detail::existing('f')(f);
+          },
+          "", "model path"))
+      ->type_name("FILE|DIR");
+}
+/// --tokenizer: a llama2.c tokenizer file or a tokenizer.json; a model folder's tokenizer.json is used
+/// when this is not given.
+inline CLI::Option* add_tokenizer(CLI::App& app, std::string& v, const std::string& default_text) {
+  return add_input_file(app, "--tokenizer", v,
+                        "llama2.c tokenizer or tokenizer.json (default: the model folder's tokenizer.json, else " +
+                            default_text + ")");
+}
+
 /// Empty when `dir` is an existing folder this process can create files in (tried), else why not.
 inline std::string check_writable_dir(const std::filesystem::path& dir) {
   std::error_code ec;

@@ -27,6 +27,7 @@
 #include "llama/checkpoint.hpp"
 #include "llama/gptq.hpp"
 #include "llama/integer.hpp"
+#include "llama/load_model.hpp"
 #include "llama/model.hpp"
 #include "llama/perplexity.hpp"
 #include "llama/quantized.hpp"
@@ -53,6 +54,7 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 struct Options {
   std::string data = "../shared/data";
   std::string out = "results";
+  std::string model, tokenizer;  ///< default <data>/stories260K/{stories260K.bin, tok512.bin}
   bool quick = false;
   int threads = 2;
   int wiki_windows = 64;      ///< WikiText-2 test windows of 512 tokens scored (0 = all)
@@ -69,6 +71,8 @@ struct Options {
 void build_cli(CLI::App& app, Options& o) {
   cli::init(app);
   cli::add_input_dir(app, "--data", o.data, "data folder (stories260K, tinystories, wikitext-2-raw)");
+  cli::add_model(app, o.model, "<data>/stories260K/stories260K.bin");
+  cli::add_tokenizer(app, o.tokenizer, "<data>/stories260K/tok512.bin");
   cli::add_output_dir(app, "--out", o.out, "output folder (created if missing): results.md, results.csv, results_sites.csv, results_ablation.csv");
   app.add_flag("--quick", o.quick,
                "stories 1-100, 8 WikiText windows, W8A8 and W4A4, plain model, 40 training steps, the main methods "
@@ -197,7 +201,7 @@ constexpr std::size_t kAlphaCalibSequences = 32;
 class Runner {
  public:
   Runner(const Options& o, const llama::Weights& base, const Texts& t)
-      : o_(o), rope_(llama::make_rope_table(base.config.seq_len, base.config.head_size())), t_(t) {}
+      : o_(o), rope_(llama::make_rope_table(base.config)), t_(t) {}
 
   /// Perplexity of `seqs` under an execution policy built per thread by make_exec.
   template <class MakeExec>
@@ -537,9 +541,9 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(o.out, ec);
     if (ec) fail(ErrorCode::kIoError, o.out, ": cannot create the output folder: ", ec.message());
 
-    const std::string model_path = o.data + "/stories260K/stories260K.bin";
-    const llama::Weights base = llama::load_checkpoint(model_path);
-    const llama::Tokenizer tok = llama::Tokenizer::load(o.data + "/stories260K/tok512.bin", base.config.vocab_size);
+    const std::string model_path = o.model.empty() ? o.data + "/stories260K/stories260K.bin" : o.model;
+    const llama::Weights base = llama::load_model(model_path);
+    const llama::Tokenizer tok = llama::load_tokenizer_for(model_path, base, o.tokenizer, o.data + "/stories260K/tok512.bin");
     const Texts texts = load_texts(o, tok, base.config.seq_len);
     std::fprintf(stderr, "sasq-experiment: %zu TinyStories eval sequences, %zu WikiText windows, %zu train, %zu held-out\n",
                  texts.ts_eval.size(), texts.wiki_eval.size(), texts.ts_train.size(), texts.ts_heldout.size());

@@ -21,6 +21,7 @@
 #include "llama/checkpoint.hpp"
 #include "llama/gptq.hpp"
 #include "llama/integer.hpp"
+#include "llama/load_model.hpp"
 #include "llama/model.hpp"
 #include "llama/perplexity.hpp"
 #include "llama/quantized.hpp"
@@ -56,8 +57,8 @@ struct Options {
 constexpr long kMaxCount = 1000000000;  ///< upper bound of the token/sequence count options
 
 void add_model_options(CLI::App& c, Options& o) {
-  cli::add_input_file(c, "--model", o.model, "llama2.c checkpoint (default <data>/stories260K/stories260K.bin)");
-  cli::add_input_file(c, "--tokenizer", o.tokenizer, "llama2.c tokenizer (default <data>/stories260K/tok512.bin)");
+  cli::add_model(c, o.model, "<data>/stories260K/stories260K.bin");
+  cli::add_tokenizer(c, o.tokenizer, "<data>/stories260K/tok512.bin");
   cli::add_input_dir(c, "--data", o.data, "data folder (default ../shared/data next to the source tree or the CWD)");
   cli::add_threads(c, o.threads);
 }
@@ -321,15 +322,17 @@ struct Loaded {
 
 Loaded load(const Options& o) {
   Loaded l;
-  l.model_path = file_opt(o, o.model, "stories260K/stories260K.bin");
-  l.weights = load_checkpoint(l.model_path);
-  l.tok = Tokenizer::load(file_opt(o, o.tokenizer, "stories260K/tok512.bin"), l.weights.config.vocab_size);
-  l.rope = make_rope_table(l.weights.config.seq_len, l.weights.config.head_size());
+  l.model_path = o.model.empty() ? data_file(o, "stories260K/stories260K.bin") : o.model;
+  l.weights = load_model(l.model_path);
+  const bool own = o.tokenizer.empty() && is_hf_folder(l.model_path) && std::ifstream(l.model_path + "/tokenizer.json").good();
+  l.tok = load_tokenizer_for(l.model_path, l.weights, o.tokenizer,
+                             o.tokenizer.empty() && !own ? data_file(o, "stories260K/tok512.bin") : "");
+  l.rope = make_rope_table(l.weights.config);
   return l;
 }
 
 /// Static parameters from the scales file of q.scales_file (written by sasq-train), checked with
-/// train::check_scales against what this run needs: the fingerprint of the checkpoint file, its
+/// train::check_scales against what this run needs: the fingerprint of the model's weights, its
 /// layer count, q.act.bits and its grid, and every quantized (layer, site). Throws naming the file
 /// and the first mismatch; per-channel files are refused (llama::FakeQuantExec and IntegerExec take
 /// one scale per site).
@@ -337,7 +340,7 @@ void load_scales_params(const Loaded& l, QuantSpec& q) {
   namespace train = sasq::train;
   const train::ScalesFile f = train::load_scales(q.scales_file);
   train::ScalesExpectation e;
-  e.model = train::fingerprint_file(l.model_path);
+  e.model = weights_fingerprint(l.weights);
   e.config = l.weights.config;
   e.bits = q.act.bits;
   e.full_range = with_act_grid(q.act.bits, [](auto g) { return decltype(g)::kQmin == -decltype(g)::kQmax - 1; });

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "common/cli.hpp"
-#include "llama/checkpoint.hpp"
 #include "llama/gptq.hpp"
+#include "llama/load_model.hpp"
 #include "llama/perplexity.hpp"
 #include "llama/quantized.hpp"
 #include "llama/tokenizer.hpp"
@@ -49,8 +49,8 @@ constexpr int kMaxCount = 1000000000;
 void build_cli(CLI::App& app, Args& a) {
   cli::init(app);
   cli::add_input_dir(app, "--data", a.data, "data folder of the default files (default ../shared/data)");
-  cli::add_input_file(app, "--model", a.model, "llama2.c checkpoint (default <data>/stories260K/stories260K.bin)");
-  cli::add_input_file(app, "--tokenizer", a.tokenizer, "tokenizer (default <data>/stories260K/tok512.bin)");
+  cli::add_model(app, a.model, "<data>/stories260K/stories260K.bin");
+  cli::add_tokenizer(app, a.tokenizer, "<data>/stories260K/tok512.bin");
   cli::add_input_file(app, "--text", a.text, "TinyStories text (default <data>/tinystories/tinystories_valid_first1000.txt)");
   cli::add_output_file(app, "--out", a.out, "scales file to write");
   cli::add_wbits(app, a.wq.bits)->description("weight bits, quantized once before training (0 = float weights)");
@@ -84,7 +84,6 @@ void build_cli(CLI::App& app, Args& a) {
 /// Fills the defaults that depend on other options and checks the combinations.
 void finish(Args& a) {
   if (a.model.empty()) a.model = a.data + "/stories260K/stories260K.bin";
-  if (a.tokenizer.empty()) a.tokenizer = a.data + "/stories260K/tok512.bin";
   if (a.text.empty()) a.text = a.data + "/tinystories/tinystories_valid_first1000.txt";
   a.q.granularity = a.granularity == "per_channel" ? train::Granularity::kPerChannel : train::Granularity::kPerTensor;
   a.q.observer = llama::parse_observer(a.observer_name);
@@ -115,8 +114,8 @@ void progress_bar(const train::Progress& p) {
 }
 
 int run(const Args& a) {
-  const llama::Weights fp = llama::load_checkpoint(a.model);
-  const llama::Tokenizer tok = llama::Tokenizer::load(a.tokenizer, fp.config.vocab_size);
+  const llama::Weights fp = llama::load_model(a.model);
+  const llama::Tokenizer tok = llama::load_tokenizer_for(a.model, fp, a.tokenizer, a.data + "/stories260K/tok512.bin");
   const std::string text = read_text(a.text);
   const int seq_len = fp.config.seq_len;
   const train::TrainData data = train::make_train_data(tok, text, seq_len, a.stories.first, a.stories.last, a.heldout);
@@ -125,11 +124,11 @@ int run(const Args& a) {
   const std::vector<std::vector<int>> calib(
       data.train.begin(),
       data.train.begin() + std::min<std::ptrdiff_t>(a.o.calibration_sequences, static_cast<std::ptrdiff_t>(data.train.size())));
-  const llama::RopeTable rope = llama::make_rope_table(seq_len, fp.config.head_size());
+  const llama::RopeTable rope = llama::make_rope_table(seq_len, fp.config.head_size(), fp.config.rope_theta);
   const llama::QuantizedModel qm = llama::quantize_model_weights(fp, a.wq, rope, calib, nullptr, a.o.threads);
   train::TrainOptions o = a.o;
   if (!a.quiet && isatty(2)) o.on_progress = progress_bar;
-  const std::string fingerprint = train::fingerprint_file(a.model);
+  const std::string fingerprint = llama::weights_fingerprint(fp);
   const train::TrainResult r = train::train_scales(qm.model, a.q, data, o, fingerprint);
   train::save_scales(a.out, r.scales);
 
@@ -150,7 +149,7 @@ int run(const Args& a) {
 
   if (a.eval) {
     const auto eval = llama::story_sequences(tok, llama::split_stories(text), 1, 500, seq_len);
-    const llama::RopeTable rope = llama::make_rope_table(seq_len, fp.config.head_size());
+    const llama::RopeTable rope = llama::make_rope_table(seq_len, fp.config.head_size(), fp.config.rope_theta);
     auto ppl = [&](const train::ScalesFile& f) {
       if (f.granularity == train::Granularity::kPerChannel)
         return std::exp(train::evaluate_nll(qm.model, a.q, f, eval, seq_len, a.o.threads).mean_nll);

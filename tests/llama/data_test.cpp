@@ -12,6 +12,7 @@
 
 #include "llama/checkpoint.hpp"
 #include "llama/integer.hpp"
+#include "llama/load_model.hpp"
 #include "llama/perplexity.hpp"
 #include "llama/quantized.hpp"
 #include "llama/tokenizer.hpp"
@@ -187,7 +188,7 @@ TEST_CASE("sasq-llama ppl --scales: a calibrated scales file equals static mean-
   // No training: the initial scales of sasq-train are the mean-abs-max calibration.
   sasq::train::QuantConfig q;
   q.bits = 8;
-  const std::string fingerprint = sasq::train::fingerprint_file(kModel);
+  const std::string fingerprint = weights_fingerprint(w);
   const sasq::train::ScalesFile f = sasq::train::calibrate_scales(qm.model, q, calib, fingerprint);
   const SiteParams from_file = sasq::train::to_site_params(f);
   const SiteParams mam = calibrate(qm.model, rope, calib, ObserverKind::kMeanAbsMax, 8);

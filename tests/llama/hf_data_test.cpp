@@ -13,6 +13,7 @@
 
 #include "llama/checkpoint.hpp"
 #include "llama/hf_model.hpp"
+#include "llama/load_model.hpp"
 #include "llama/model.hpp"
 #include "llama/perplexity.hpp"
 #include "llama/tokenizer_json.hpp"
@@ -277,4 +278,104 @@ TEST_CASE("llama2-tokenizer/tokenizer.json: a different 32k vocabulary than toke
   CHECK(compare(json, sample, "tokenizer.json vs reference (sample)", enc, ref) == 0);
   compare(json, every(stories, kStride), "tokenizer.json round trip, TinyStories", enc, enc);
   compare(json, every(lines, kStride), "tokenizer.json round trip, WikiText-2 lines", enc, enc);
+}
+
+// ---- perplexity, generation and scales through the command line -------------------------------
+
+namespace {
+
+const std::string kTok512 = kData + "/stories260K/tok512.bin";
+
+/// Weights of the .bin rounded to BF16 (nearest even): the reference of hf/stories260K-bf16.
+Weights bf16_reference(Weights w) {
+  auto round = [](float* p, Eigen::Index n) {
+    for (Eigen::Index i = 0; i < n; ++i) p[i] = sasq::llama::detail::bf16_to_float(test::float_to_bf16(p[i]));
+  };
+  round(w.token_embedding.data(), w.token_embedding.size());
+  round(w.rms_final.data(), w.rms_final.size());
+  for (auto& L : w.layers) {
+    round(L.rms_att.data(), L.rms_att.size());
+    round(L.rms_ffn.data(), L.rms_ffn.size());
+    for (int p = 0; p < kNumProj; ++p) round(proj_weight(L, static_cast<Proj>(p)).data(), proj_weight(L, static_cast<Proj>(p)).size());
+  }
+  return w;
+}
+
+/// Evaluation stories 1..n of the TinyStories protocol.
+std::vector<std::vector<int>> eval_stories(const Tokenizer& tok, int n) {
+  return story_sequences(tok, split_stories(slurp(kStories)), 1, n, 512);
+}
+
+#ifdef SASQ_LLAMA_EXE
+struct Run {
+  int status = -1;
+  std::string output;  ///< stdout and stderr
+};
+
+Run run_command(const std::string& cmd) {
+  Run r;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  r.status = pclose(p);
+  return r;
+}
+
+/// The value text of "key" in sasq-llama's one-line JSON.
+std::string json_field(const std::string& json, const std::string& key) {
+  const std::string k = "\"" + key + "\": ";
+  const std::size_t b = json.find(k);
+  if (b == std::string::npos) return "<missing " + key + ">";
+  const std::size_t e = json.find_first_of(",}", b + k.size());
+  return json.substr(b + k.size(), e - b - k.size());
+}
+#endif
+
+}  // namespace
+
+TEST_CASE("perplexity: hf f32 == stories260K.bin, hf bf16 == the BF16-rounded .bin (stories 1-16, exact sums)") {
+  if (!have({kModel, kTok512, kStories, kHfF32 + "/config.json", kHfBf16 + "/config.json"})) return;
+  const Weights bin = load_checkpoint(kModel);
+  const Tokenizer tok = Tokenizer::load(kTok512, 512);
+  const auto seqs = eval_stories(tok, 16);
+  const RopeTable rope = make_rope_table(bin.config);
+  auto ppl = [&](const Weights& w) { return evaluate_ppl(w, rope, seqs, 2, [] { return Fp32Exec{}; }); };
+  const PplResult a = ppl(bin), b = ppl(load_hf_model(kHfF32));
+  CHECK(a.tokens == b.tokens);
+  CHECK(a.nll_sum == b.nll_sum);  // bit-identical weights, same arithmetic: the same double sum
+  const PplResult c = ppl(bf16_reference(bin)), d = ppl(load_hf_model(kHfBf16));
+  CHECK(c.nll_sum == d.nll_sum);
+  CHECK(c.nll_sum != a.nll_sum);
+  MESSAGE("stories 1-16 (", a.tokens, " tokens): ppl .bin = hf-f32 = ", a.ppl(), ", BF16-rounded .bin = hf-bf16 = ", c.ppl());
+}
+
+TEST_CASE("sasq-llama on Hugging Face folders: ppl and greedy sample equal the .bin's, scales fingerprint shared") {
+  if (!have({kModel, kTok512, kStories, kHfF32 + "/config.json"})) return;
+#ifndef SASQ_LLAMA_EXE
+  MESSAGE("skipped: the sasq-llama executable is not built");
+#else
+  const std::string exe = SASQ_LLAMA_EXE;
+  const std::string common = "\"" + exe + "\" ppl --json --text \"" + kStories + "\" --max-windows 10";
+  const Run bin = run_command(common + " --model \"" + kModel + "\"");
+  const Run hf = run_command(common + " --model \"" + kHfF32 + "\"");  // tokenizer: the default tok512.bin
+  REQUIRE(bin.status == 0);
+  REQUIRE(hf.status == 0);
+  for (const char* key : {"ppl", "nll_sum", "tokens", "sequences"})  // every printed digit (not the timings)
+    CHECK_MESSAGE(json_field(hf.output, key) == json_field(bin.output, key), key, ": ", hf.output, " vs ", bin.output);
+  const std::string gen = " generate --steps 64 --prompt \"Once upon a time\"";
+  const Run gb = run_command("\"" + exe + "\"" + gen + " --model \"" + kModel + "\"");
+  const Run gh = run_command("\"" + exe + "\"" + gen + " --model \"" + kHfF32 + "\" --tokenizer \"" + kTok512 + "\"");
+  REQUIRE(gb.status == 0);
+  CHECK(gh.output == gb.output);
+  CHECK(gb.output.find("Once upon a time, there was a little girl named Lily.") != std::string::npos);
+  // One fingerprint for both formats of the same weights; the BF16 folder is another model.
+  const Weights w = load_checkpoint(kModel);
+  CHECK(weights_fingerprint(w) == weights_fingerprint(load_hf_model(kHfF32)));
+  CHECK(weights_fingerprint(w) != weights_fingerprint(load_hf_model(kHfBf16)));
+  const Run folder_without_config = run_command("\"" + exe + "\" ppl --model \"" + kData + "/hf\"");
+  CHECK(folder_without_config.status != 0);
+  CHECK(folder_without_config.output.find("without config.json") != std::string::npos);
+#endif
 }
