@@ -151,14 +151,18 @@ TEST_CASE("malformed safetensors headers are refused naming the file and tensor"
 
 TEST_CASE("values that cannot become float32 are refused naming the tensor") {
   const float bad[2] = {1.0f, std::numeric_limits<float>::quiet_NaN()};
-  const SafetensorsView v = parse(safetensors_bytes({f32_tensor("w.nan", {2}, bad, 2)}));
+  // A view does not own its bytes: keep them alive while it is used.
+  const auto nan_bytes = safetensors_bytes({f32_tensor("w.nan", {2}, bad, 2)});
+  const SafetensorsView v = parse(nan_bytes);
   float out[2];
   expect_error([&] { v.to_float(*v.find("w.nan"), out); }, sasq::ErrorCode::kCorruptData,
                {"w.safetensors", "'w.nan'", "non-finite", "element 1"});
-  const SafetensorsView i = parse(raw_file(R"({"ids": {"dtype": "I64", "shape": [1], "data_offsets": [0, 8]}})", 8));
+  const auto i64_bytes = raw_file(R"({"ids": {"dtype": "I64", "shape": [1], "data_offsets": [0, 8]}})", 8);
+  const SafetensorsView i = parse(i64_bytes);
   expect_error([&] { i.to_float(*i.find("ids"), out); }, sasq::ErrorCode::kUnsupported,
                {"w.safetensors", "'ids'", "I64"});
-  const SafetensorsView h = parse(safetensors_bytes({u16_tensor("inf", "F16", {0x7C00})}));
+  const auto inf_bytes = safetensors_bytes({u16_tensor("inf", "F16", {0x7C00})});
+  const SafetensorsView h = parse(inf_bytes);
   expect_error([&] { h.to_float(*h.find("inf"), out); }, sasq::ErrorCode::kCorruptData, {"'inf'", "non-finite"});
 }
 
