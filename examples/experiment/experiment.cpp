@@ -555,6 +555,11 @@ int main(int argc, char** argv) {
     runner.run_variant("plain", base, rows, trainings, names, &ablation);
     if (o.stress) runner.run_variant("stress", make_stress_variant(base), rows, trainings, names, nullptr);
     write_outputs(o, rows, ablation, trainings, names, seconds_since(t0), runner.gptq_seconds(), runner.gptq_models());
+    // Written first (nothing is lost), then a non-finite perplexity fails the run.
+    for (const Row& r : rows)
+      if (!std::isfinite(r.ppl_ts) || !std::isfinite(r.ppl_wiki))
+        fail(ErrorCode::kCorruptData, r.variant, " ", r.bits, " ", r.method, ": non-finite perplexity (TinyStories ",
+             r.ppl_ts, ", WikiText-2 ", r.ppl_wiki, "); see ", o.out, "/results.csv");
     return 0;
   });
 }

@@ -96,6 +96,16 @@ struct PplResult {
   double tokens_per_second() const { return seconds > 0 ? static_cast<double>(tokens) / seconds : 0.0; }
 };
 
+/// r.ppl() when it is finite; else throws sasq::Error(kCorruptData) naming `what` (a NaN or infinite
+/// perplexity means the forward pass overflowed: out-of-range weights or scales).
+inline double finite_ppl(const PplResult& r, const std::string& what) {
+  const double p = r.ppl();
+  if (!std::isfinite(p))
+    fail(ErrorCode::kCorruptData, "the perplexity of ", what, " is ", p, " (NLL sum ", r.nll_sum,
+         "): the forward pass produced non-finite values (out-of-range weights or scales?)");
+  return p;
+}
+
 /// Sum of NLLs of tokens[1..] given their prefixes, from logits [T-1][vocab] of tokens[0..T-2].
 inline double sequence_nll(const Matrix& logits, Span<const int> tokens) {
   double nll = 0.0;

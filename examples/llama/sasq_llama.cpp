@@ -46,7 +46,7 @@ struct Options {
   int wbits = 0, wgroup = 0, abits = 0;
   std::string wquant = "rtn", act, observer, exec = "fake", scales;
   double act_clip = 1.0;
-  bool wcls = false, kv_cache = false;
+  bool wcls = false, kv_cache = false, ignore_weight_mismatch = false;
   bool json = false;                // ppl
   std::string prompt;               // generate
   int steps = 256;                  // generate
@@ -96,6 +96,9 @@ void add_scales_option(CLI::App& c, Options& o) {
                       "static per-tensor activation scales from sasq-train instead of calibration; implies --act "
                       "static; must match the checkpoint (fingerprint), its layer count, --abits and the quantized "
                       "sites (no --kv-cache)");
+  c.add_flag("--ignore-weight-mismatch", o.ignore_weight_mismatch,
+             "use --scales trained with another weight quantization than --wbits/--wgroup/--wquant (a warning, "
+             "not an error)");
 }
 
 /// The sasq-llama command line.
@@ -333,10 +336,11 @@ Loaded load(const Options& o) {
 
 /// Static parameters from the scales file of q.scales_file (written by sasq-train), checked with
 /// train::check_scales against what this run needs: the fingerprint of the model's weights, its
-/// layer count, q.act.bits and its grid, and every quantized (layer, site). Throws naming the file
+/// layer count, q.act.bits and its grid, and every quantized (layer, site), and the weight
+/// quantization it was trained with (a warning with ignore_weight_mismatch). Throws naming the file
 /// and the first mismatch; per-channel files are refused (llama::FakeQuantExec and IntegerExec take
 /// one scale per site).
-void load_scales_params(const Loaded& l, QuantSpec& q) {
+void load_scales_params(const Loaded& l, QuantSpec& q, bool ignore_weight_mismatch) {
   namespace train = sasq::train;
   const train::ScalesFile f = train::load_scales(q.scales_file);
   train::ScalesExpectation e;
@@ -348,6 +352,11 @@ void load_scales_params(const Loaded& l, QuantSpec& q) {
     for (int s = 0; s < kNumSites; ++s)
       if (q.act.quantizes(static_cast<Site>(s))) e.sites.emplace_back(layer, static_cast<Site>(s));
   train::check_scales(f, e, q.scales_file);
+  const std::string weights = train::weight_mismatch(
+      f, train::WeightRecord{q.w.bits, q.w.group_size, weight_method_name(q.w.method)});
+  if (!weights.empty() && !ignore_weight_mismatch)
+    fail(ErrorCode::kInvalidArgument, q.scales_file, ": ", weights, " (--ignore-weight-mismatch uses them anyway)");
+  if (!weights.empty()) std::fprintf(stderr, "sasq-llama: warning: %s: %s\n", q.scales_file.c_str(), weights.c_str());
   if (f.granularity != train::Granularity::kPerTensor)
     fail(ErrorCode::kInvalidArgument, q.scales_file, ": ", train::granularity_name(f.granularity),
          " scales are not supported by sasq-llama (static quantization here is per tensor); train with "
@@ -358,7 +367,7 @@ void load_scales_params(const Loaded& l, QuantSpec& q) {
 int cmd_generate(const Options& o) {
   QuantSpec q = parse_quant(o);
   Loaded l = load(o);
-  if (!q.scales_file.empty()) load_scales_params(l, q);
+  if (!q.scales_file.empty()) load_scales_params(l, q, o.ignore_weight_mismatch);
   const long steps = std::min<long>(o.steps, l.weights.config.seq_len);
   const std::vector<int> prompt = l.tok.encode(o.prompt, true);
   std::vector<std::vector<int>> calib;
@@ -411,12 +420,13 @@ std::string json_result(const Options& o, const QuantSpec& q, const Data& d, con
 int cmd_ppl(const Options& o) {
   QuantSpec q = parse_quant(o);
   Loaded l = load(o);
-  if (!q.scales_file.empty()) load_scales_params(l, q);
+  if (!q.scales_file.empty()) load_scales_params(l, q, o.ignore_weight_mismatch);
   const Data d = load_data(o, l.tok, l.weights.config);
   if (q.act.mode == ActMode::kStatic && q.scales_file.empty()) require_calibration(d);
   const auto p = prepare(l.weights, l.rope, q, d.calib);
   Progress bar("ppl");
   const PplResult r = run_ppl(*p, l.rope, q, d.eval, o.threads, bar.fn());
+  finite_ppl(r, "this configuration on " + d.eval_file);
   if (o.json) {
     std::cout << json_result(o, q, d, r, *p) << "\n";
   } else {
@@ -503,8 +513,11 @@ int cmd_baselines(const Options& o) {
     b.exec = integer ? "int" : "fake";
     const QuantSpec q = parse_quant(b);
     const auto p = prepare(l.weights, l.rope, q, d.calib);
-    Progress bar("W" + std::to_string(wbits) + "A" + std::to_string(abits) + " " + act + " " + observer);
-    return run_ppl(*p, l.rope, q, d.eval, threads, bar.fn());
+    const std::string name = "W" + std::to_string(wbits) + "A" + std::to_string(abits) + " " + act + " " + observer;
+    Progress bar(name);
+    const PplResult r = run_ppl(*p, l.rope, q, d.eval, threads, bar.fn());
+    finite_ppl(r, name);
+    return r;
   };
   const PplResult fp = run(0, 0, "dynamic", "minmax", false);
   std::printf("protocol %s: %ld scored tokens in %ld sequences; calibration %zu sequences; %d threads\n\n",

@@ -58,7 +58,8 @@ class Tokenizer {
   /// Parses a tokenizer held in memory. vocab_size > 0 reads exactly that many entries and
   /// requires the data to end there; vocab_size = 0 reads entries until the end of the data.
   /// Throws sasq::Error(kCorruptData) naming `source` and the entry on truncation, negative or
-  /// oversized lengths, non-finite scores, trailing bytes or a missing " " piece.
+  /// oversized lengths, non-finite scores, trailing bytes or a missing " " piece; a well-formed
+  /// tokenizer whose entry count differs from vocab_size is reported as such.
   static Tokenizer parse(const unsigned char* data, std::size_t size, const std::string& source,
                          int vocab_size = 0) {
     Tokenizer tok;
@@ -74,6 +75,9 @@ class Tokenizer {
       fail(ErrorCode::kInvalidArgument, source, ": vocab_size = ", vocab_size, " outside [0, ", kMaxVocab, "]");
     for (int id = 0; vocab_size == 0 ? off < size : id < vocab_size; ++id) {
       if (id >= kMaxVocab) fail(ErrorCode::kCorruptData, source, ": more than ", kMaxVocab, " entries");
+      if (size - off == 0 && vocab_size > 0 && id > 258)
+        fail(ErrorCode::kCorruptData, source, ": the tokenizer has ", id, " entries but the model's vocabulary has ",
+             vocab_size, " tokens: tokenizer and model belong to different models");
       if (size - off < 8)
         fail(ErrorCode::kCorruptData, source, ": truncated tokenizer: entry ", id, " header at byte ",
              off, " needs 8 bytes, ", size - off, " left");
@@ -94,9 +98,19 @@ class Tokenizer {
       tok.scores_.push_back(score);
       off += static_cast<std::size_t>(len);
     }
-    if (off != size)
+    if (off != size) {
+      // A whole tokenizer with more entries is one of another model: say so, not "trailing bytes".
+      std::size_t entries = 0;
+      try {
+        entries = parse(data, size, source, 0).pieces_.size();
+      } catch (const Error&) {
+      }
+      if (entries > 0)
+        fail(ErrorCode::kCorruptData, source, ": the tokenizer has ", entries, " entries but the model's vocabulary has ",
+             vocab_size, " tokens: tokenizer and model belong to different models");
       fail(ErrorCode::kCorruptData, source, ": oversized tokenizer: ", size - off,
            " trailing bytes after ", vocab_size, " entries");
+    }
     if (tok.pieces_.size() <= 258)
       fail(ErrorCode::kCorruptData, source, ": ", tok.pieces_.size(),
            " entries, fewer than the 259 of <unk>, BOS, EOS and the 256 byte pieces");

@@ -129,7 +129,8 @@ int run(const Args& a) {
   train::TrainOptions o = a.o;
   if (!a.quiet && isatty(2)) o.on_progress = progress_bar;
   const std::string fingerprint = llama::weights_fingerprint(fp);
-  const train::TrainResult r = train::train_scales(qm.model, a.q, data, o, fingerprint);
+  train::TrainResult r = train::train_scales(qm.model, a.q, data, o, fingerprint);
+  r.scales.weights = train::WeightRecord{a.wq.bits, a.wq.group_size, llama::weight_method_name(a.wq.method)};
   train::save_scales(a.out, r.scales);
 
   std::printf("# sasq-train: W%dA%d %s, %zu training / %zu held-out stories, %d steps run (best %d%s) in %.1f s\n",
@@ -151,17 +152,24 @@ int run(const Args& a) {
     const auto eval = llama::story_sequences(tok, llama::split_stories(text), 1, 500, seq_len);
     const llama::RopeTable rope = llama::make_rope_table(seq_len, fp.config.head_size(), fp.config.rope_theta);
     auto ppl = [&](const train::ScalesFile& f) {
-      if (f.granularity == train::Granularity::kPerChannel)
-        return std::exp(train::evaluate_nll(qm.model, a.q, f, eval, seq_len, a.o.threads).mean_nll);
+      if (f.granularity == train::Granularity::kPerChannel) {
+        const double p = std::exp(train::evaluate_nll(qm.model, a.q, f, eval, seq_len, a.o.threads).mean_nll);
+        if (!std::isfinite(p)) fail(ErrorCode::kCorruptData, "the per-channel static perplexity is ", p);
+        return p;
+      }
       const llama::SiteParams p = train::to_site_params(f);
       const llama::ActQuantConfig ac{a.q.bits, llama::ActMode::kStatic, false};
-      return llama::evaluate_ppl(qm.model, rope, eval, a.o.threads, [&] { return llama::FakeQuantExec(ac, &p); }).ppl();
+      return llama::finite_ppl(
+          llama::evaluate_ppl(qm.model, rope, eval, a.o.threads, [&] { return llama::FakeQuantExec(ac, &p); }), "static scales");
     };
-    const double fp32 = llama::evaluate_ppl(fp, rope, eval, a.o.threads, [] { return llama::Fp32Exec(); }).ppl();
+    const double fp32 =
+        llama::finite_ppl(llama::evaluate_ppl(fp, rope, eval, a.o.threads, [] { return llama::Fp32Exec(); }), "FP32");
     const llama::ActQuantConfig dyn{a.q.bits, llama::ActMode::kDynamicPerToken, false};
-    const double dynamic =
-        llama::evaluate_ppl(qm.model, rope, eval, a.o.threads, [&] { return llama::FakeQuantExec(dyn, nullptr); }).ppl();
-    const double wonly = llama::evaluate_ppl(qm.model, rope, eval, a.o.threads, [] { return llama::Fp32Exec(); }).ppl();
+    const double dynamic = llama::finite_ppl(
+        llama::evaluate_ppl(qm.model, rope, eval, a.o.threads, [&] { return llama::FakeQuantExec(dyn, nullptr); }),
+        "dynamic per-token");
+    const double wonly = llama::finite_ppl(
+        llama::evaluate_ppl(qm.model, rope, eval, a.o.threads, [] { return llama::Fp32Exec(); }), "weights only");
     std::printf("eval stories 1-500 perplexity: FP32 %.4f  W%d weights only %.4f  dynamic per-token %.4f  "
                 "static init (%s) %.4f  SASQ static %.4f\n",
                 fp32, a.wq.bits, wonly, dynamic, a.observer_name.c_str(), ppl(r.initial_scales), ppl(r.scales));

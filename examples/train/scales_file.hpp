@@ -1,17 +1,23 @@
 // The scales file: learned static activation-quantizer scales, a versioned line-oriented text format.
-//   sasq-scales 1
+//   sasq-scales 2
 //   model fnv1a64:<16 hex digits>        fingerprint of the model the scales were trained for
 //   layers <n>                           decoder layers of that model
 //   bits <4|8>                           activation bits
 //   grid <symmetric|symmetric_full>      q in [-(2^(b-1)-1), 2^(b-1)-1] or [-2^(b-1), 2^(b-1)-1], z = 0
 //   granularity <per_tensor|per_channel> one scale per site, or one per input channel
+//   weights <bits> <group> <method>      the weight quantization the scales were trained with
+//                                        (bits 0|4|8, group 0|32|64|128, method: kWeightMethods),
+//                                        or 'weights unknown' (version 1 files have no such line)
 //   sites <m>
 //   <layer> <site name> <count> <scale_1> ... <scale_count>     (m lines, any order, no duplicates)
 //   end
 // Lines starting with '#' are comments; fields are separated by spaces. Scales are written in the
 // shortest decimal form that reads back to the same float (std::to_chars), so a round trip is exact.
+// Every scale must be usable on the file's grid: sasq::validate_scale's rule (finite, > 0, finite
+// reciprocal), a normal float, and s · 2^(bits-1) finite (the dequantized range does not overflow).
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -20,6 +26,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -27,10 +34,11 @@
 #include "llama/config.hpp"
 #include "llama/model.hpp"
 #include "sasq/core/status.hpp"
+#include "sasq/quant/params.hpp"
 
 namespace sasq::train {
 
-inline constexpr int kScalesFormatVersion = 1;
+inline constexpr int kScalesFormatVersion = 2;
 inline constexpr const char* kScalesMagic = "sasq-scales";
 
 /// Granularity of the learned activation scales.
@@ -47,6 +55,23 @@ struct SiteScales {
   std::vector<float> scale;  ///< 1 value per tensor, or one per input channel; finite and > 0
 };
 
+/// Weight quantization methods a scales file may record (llama::weight_method_name's names); add
+/// one here when sasq-train learns to train on top of a new method.
+inline const std::vector<std::string> kWeightMethods = {"rtn", "mse", "gptq"};
+
+/// The weight quantization a scales file was trained with.
+struct WeightRecord {
+  int bits = 8;            ///< 0 (float), 4 or 8
+  int group_size = 0;      ///< 0 = per output channel
+  std::string method = "rtn";
+  bool operator==(const WeightRecord& o) const { return bits == o.bits && group_size == o.group_size && method == o.method; }
+};
+
+/// "W<bits> g<group> <method>", e.g. "W8 g0 rtn".
+inline std::string weight_record_name(const WeightRecord& w) {
+  return "W" + std::to_string(w.bits) + " g" + std::to_string(w.group_size) + " " + w.method;
+}
+
 /// Contents of a scales file.
 struct ScalesFile {
   std::string model;  ///< fingerprint, e.g. "fnv1a64:0123456789abcdef"
@@ -54,6 +79,7 @@ struct ScalesFile {
   int bits = 8;
   bool full_range = false;  ///< grid symmetric_full (qmin = -2^(b-1)) instead of symmetric
   Granularity granularity = Granularity::kPerTensor;
+  std::optional<WeightRecord> weights;  ///< empty: not recorded ('weights unknown', version 1)
   std::vector<SiteScales> sites;
 
   /// Scales of (layer, site), or nullptr when the file has none for it.
@@ -95,6 +121,10 @@ inline std::string format_scales(const ScalesFile& f) {
      << "bits " << f.bits << '\n'
      << "grid " << (f.full_range ? "symmetric_full" : "symmetric") << '\n'
      << "granularity " << granularity_name(f.granularity) << '\n'
+     << "weights "
+     << (f.weights ? std::to_string(f.weights->bits) + " " + std::to_string(f.weights->group_size) + " " + f.weights->method
+                   : std::string("unknown"))
+     << '\n'
      << "sites " << f.sites.size() << '\n';
   char buf[64];
   for (const SiteScales& s : f.sites) {
@@ -157,6 +187,18 @@ inline bool parse_float(std::string_view s, float& v) {
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 
+/// Empty when s is a usable scale on a grid of `bits` (the file comment's rule), else why not.
+inline std::string scale_problem(float s, int bits) {
+  try {
+    validate_scale(s, "scale");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  if (!std::isnormal(s)) return "scale is subnormal";
+  if (!std::isfinite(s * static_cast<float>(1 << (bits - 1)))) return "scale times 2^(bits-1) overflows float";
+  return {};
+}
+
 inline bool parse_site(std::string_view s, llama::Site& out) {
   for (int i = 0; i < llama::kNumSites; ++i)
     if (s == llama::site_name(static_cast<llama::Site>(i))) {
@@ -171,7 +213,7 @@ inline bool parse_site(std::string_view s, llama::Site& out) {
 /// Parses a scales file held in memory into `out`. Never throws for malformed input: returns
 /// Status(kCorruptData, "<source>:<line>: <what is wrong>"). Checks the magic and version, every
 /// header field, site names, layer indices, per-site counts (1 per tensor), duplicate sites, that
-/// each scale is finite and positive, and the final "end" line.
+/// each scale is usable on the file's grid (see the file comment), and the final "end" line.
 inline Status parse_scales(std::string_view text, ScalesFile& out, const std::string& source = "scales") {
   detail::ScalesLexer lex(text);
   std::vector<std::string_view> f;
@@ -183,8 +225,8 @@ inline Status parse_scales(std::string_view text, ScalesFile& out, const std::st
   int version = 0;
   if (!lex.next(f) || f.size() != 2 || f[0] != kScalesMagic)
     return bad("not a scales file (expected '", kScalesMagic, " ", kScalesFormatVersion, "')");
-  if (!detail::parse_int(f[1], version) || version != kScalesFormatVersion)
-    return bad("unsupported scales format version '", f[1], "' (this reader knows ", kScalesFormatVersion, ")");
+  if (!detail::parse_int(f[1], version) || version < 1 || version > kScalesFormatVersion)
+    return bad("unsupported scales format version '", f[1], "' (this reader knows 1 to ", kScalesFormatVersion, ")");
   if (!header("model") || f[1].empty()) return bad("expected 'model <fingerprint>'");
   r.model = std::string(f[1]);
   if (!header("layers") || !detail::parse_int(f[1], r.n_layers) || r.n_layers < 1 || r.n_layers > llama::kMaxLayers)
@@ -197,6 +239,23 @@ inline Status parse_scales(std::string_view text, ScalesFile& out, const std::st
   if (!header("granularity") || (f[1] != "per_tensor" && f[1] != "per_channel"))
     return bad("expected 'granularity per_tensor' or 'granularity per_channel'");
   r.granularity = f[1] == "per_tensor" ? Granularity::kPerTensor : Granularity::kPerChannel;
+  if (version >= 2) {
+    if (!lex.next(f) || f[0] != "weights" || (f.size() != 2 && f.size() != 4))
+      return bad("expected 'weights <bits> <group> <method>' or 'weights unknown'");
+    if (f.size() == 2 && f[1] != "unknown") return bad("expected 'weights unknown', got 'weights ", f[1], "'");
+    if (f.size() == 4) {
+      WeightRecord w;
+      w.method = std::string(f[3]);
+      if (!detail::parse_int(f[1], w.bits) || (w.bits != 0 && w.bits != 4 && w.bits != 8))
+        return bad("weight bits '", f[1], "' are not 0, 4 or 8");
+      if (!detail::parse_int(f[2], w.group_size) ||
+          (w.group_size != 0 && w.group_size != 32 && w.group_size != 64 && w.group_size != 128))
+        return bad("weight group size '", f[2], "' is not 0, 32, 64 or 128");
+      if (std::find(kWeightMethods.begin(), kWeightMethods.end(), w.method) == kWeightMethods.end())
+        return bad("unknown weight method '", f[3], "'");
+      r.weights = w;
+    }
+  }
   int n_sites = 0;
   const int max_sites = r.n_layers * llama::kNumSites;
   if (!header("sites") || !detail::parse_int(f[1], n_sites) || n_sites < 1 || n_sites > max_sites)
@@ -219,8 +278,10 @@ inline Status parse_scales(std::string_view text, ScalesFile& out, const std::st
       return bad("site ", s.layer, " ", f[1], " has ", count, " scales in a per_tensor file");
     s.scale.resize(count);
     for (std::size_t c = 0; c < count; ++c) {
-      if (!detail::parse_float(f[3 + c], s.scale[c]) || !std::isfinite(s.scale[c]) || !(s.scale[c] > 0.0f))
-        return bad("site ", s.layer, " ", f[1], " scale ", c, " = '", f[3 + c], "' is not a finite positive number");
+      if (!detail::parse_float(f[3 + c], s.scale[c]))
+        return bad("site ", s.layer, " ", f[1], " scale ", c, " = '", f[3 + c], "' is not a number");
+      const std::string why = detail::scale_problem(s.scale[c], r.bits);
+      if (!why.empty()) return bad("site ", s.layer, " ", f[1], " scale ", c, " = '", f[3 + c], "' is not usable: ", why);
     }
     r.sites.push_back(std::move(s));
   }
@@ -277,6 +338,15 @@ inline void check_scales(const ScalesFile& f, const ScalesExpectation& e, const 
     for (const auto& [layer, site] : e.sites) wanted = wanted || (layer == s.layer && site == s.site);
     if (!wanted) mismatch("site ", s.layer, " ", llama::site_name(s.site), " is not quantized in this configuration");
   }
+}
+
+/// Empty when `f` was trained with the weight quantization `want`, else the mismatch in words.
+inline std::string weight_mismatch(const ScalesFile& f, const WeightRecord& want) {
+  if (!f.weights) return "the file does not record the weight quantization it was trained with";
+  if (!(*f.weights == want))
+    return "scales were trained with " + weight_record_name(*f.weights) + " weights, this run quantizes " +
+           weight_record_name(want);
+  return {};
 }
 
 /// Writes `f` to `path` whole or not at all (examples::write_file_atomic: an existing file survives a

@@ -228,7 +228,7 @@ inline ScalesFile calibrate_scales(const llama::Weights& w, const QuantConfig& q
   SASQ_REQUIRE(!sequences.empty(), "no calibration sequences");
   SASQ_REQUIRE(!q.sites.empty(), "no quantizer sites configured");
   const int n_layers = w.config.n_layers;
-  ScalesFile f{model_fingerprint, n_layers, q.bits, q.full_range(), q.granularity, {}};
+  ScalesFile f{model_fingerprint, n_layers, q.bits, q.full_range(), q.granularity, std::nullopt, {}};
   for (int l = 0; l < n_layers; ++l) {
     for (std::size_t i = 0; i < q.sites.size(); ++i) {
       const llama::Site s = q.sites[i];

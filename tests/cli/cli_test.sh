@@ -180,6 +180,24 @@ if [ -n "$data" ] && [ -f "$model" ] && [ -f "$tok" ]; then
   fi
   run 0 "" "$llama" "${stats[@]}" --out "$work/stats.csv"
   [ "$(head -c 6 "$work/stats.csv")" = "layer," ] || { failures=$((failures + 1)); echo "FAIL: stats --out wrote no CSV"; }
+  # Values that cannot be right: unusable scales (file:line), scales trained with other weights,
+  # a tokenizer of another model.
+  ppl=(ppl "${m[@]}" --protocol wikitext --text "$work/wiki.txt" --max-tokens 64 --abits 8)
+  run 0 "" "$llama" "${ppl[@]}" --wbits 8 --scales "$work/good.scales"
+  run 1 "trained with W8 g0 rtn weights, this run quantizes W4 g0 rtn" "$llama" "${ppl[@]}" --wbits 4 --scales "$work/good.scales"
+  run 0 "" "$llama" "${ppl[@]}" --wbits 4 --scales "$work/good.scales" --ignore-weight-mismatch
+  grep -q "warning: .*good.scales: scales were trained with W8" "$work/stderr" || { failures=$((failures + 1)); echo "FAIL: no weight-mismatch warning"; }
+  sed -e 's/^weights .*/weights unknown/' "$work/good.scales" >"$work/unknown.scales"
+  run 1 "does not record the weight quantization" "$llama" "${ppl[@]}" --wbits 8 --scales "$work/unknown.scales"
+  for bad in 1e-39 3e38 0 -0.5 nan inf; do
+    awk -v v="$bad" '$2 == "attn_in" && $1 == "1" { $4 = v } { print }' "$work/good.scales" >"$work/bad.scales"
+    run 1 "bad.scales:" "$llama" "${ppl[@]}" --wbits 8 --scales "$work/bad.scales" --exec int --threads 2
+  done
+  if [ -f "$data/llama2-tokenizer/tokenizer.bin" ]; then
+    run 1 "the tokenizer has 32000 entries but the model's vocabulary has 512" \
+      "$llama" ppl --model "$model" --tokenizer "$data/llama2-tokenizer/tokenizer.bin" --text "$work/wiki.txt" --protocol wikitext
+  fi
+
   # An output folder that cannot be created or written is refused before any work.
   usage "/proc/sasq-test" "$experiment" --data "$data" --out /proc/sasq-test/results --quick
   if [ "$(id -u)" -ne 0 ]; then

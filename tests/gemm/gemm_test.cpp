@@ -231,6 +231,12 @@ TEST_CASE("bad arguments are rejected with sasq::Error") {
   Epilogue bad_bias;
   bad_bias.bias = sasq::Span<const float>(ws.data(), 3);
   CHECK_THROWS_AS(sasq::gemm(av, s, pw, bad_bias, cv), sasq::Error);
+  std::vector<float> nan_bias(8, 0.0f);
+  nan_bias[5] = std::nanf("");
+  bad_bias.bias = nan_bias;
+  CHECK_THROWS_WITH_AS(sasq::gemm(av, s, pw, bad_bias, cv), "bias entry 5 is NaN", sasq::Error);
+  nan_bias[5] = INFINITY;
+  CHECK_THROWS_WITH_AS(sasq::gemm(av, s, pw, bad_bias, cv), "bias entry 5 is infinite", sasq::Error);
   Epilogue swiglu;
   swiglu.activation = sasq::Activation::kSwiGlu;
   CHECK_THROWS_AS(sasq::gemm(av, s, pw, swiglu, cv), sasq::Error);

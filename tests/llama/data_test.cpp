@@ -189,7 +189,8 @@ TEST_CASE("sasq-llama ppl --scales: a calibrated scales file equals static mean-
   sasq::train::QuantConfig q;
   q.bits = 8;
   const std::string fingerprint = weights_fingerprint(w);
-  const sasq::train::ScalesFile f = sasq::train::calibrate_scales(qm.model, q, calib, fingerprint);
+  sasq::train::ScalesFile f = sasq::train::calibrate_scales(qm.model, q, calib, fingerprint);
+  f.weights = sasq::train::WeightRecord{8, 0, "rtn"};
   const SiteParams from_file = sasq::train::to_site_params(f);
   const SiteParams mam = calibrate(qm.model, rope, calib, ObserverKind::kMeanAbsMax, 8);
   for (int l = 0; l < w.config.n_layers; ++l)

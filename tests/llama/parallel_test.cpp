@@ -1,9 +1,11 @@
 // llama::parallel_for (examples/llama/parallel.hpp) and evaluate_ppl on top of it: every item runs on
 // worker i % workers, and an error in a worker reaches the caller as the exception (never
-// std::terminate, which is what evaluate_ppl's bare std::threads did).
+// std::terminate, which is what evaluate_ppl's bare std::threads did); a non-finite perplexity is an
+// error (finite_ppl), not a "-nan" result.
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -74,4 +76,22 @@ TEST_CASE("evaluate_ppl: an error inside a worker thread is an exception of the 
     CHECK_THROWS_WITH_AS(evaluate_ppl(w, rope, seqs, threads, [&] { return FailingExec{&calls[static_cast<std::size_t>(made++)]}; }),
                          "bad scale", sasq::Error);
   }
+}
+
+TEST_CASE("finite_ppl: a NaN or infinite perplexity is an error naming what was evaluated") {
+  const Config c = test::tiny_config();
+  const Weights w = test::random_weights(c);
+  const RopeTable rope = make_rope_table(c.seq_len, c.head_size());
+  const std::vector<std::vector<int>> seqs(3, std::vector<int>{1, 2, 3, 4, 5});
+  struct NanExec {
+    void on_site(int, Site, Matrix&) {}
+    void linear(int, Proj, const Matrix& x, const Matrix& wt, Matrix& y) {
+      sasq::llama::linear(x, wt, y);
+      y(0, 0) = std::numeric_limits<float>::quiet_NaN();
+    }
+  };
+  const PplResult bad = evaluate_ppl(w, rope, seqs, 2, [] { return NanExec{}; });
+  CHECK_THROWS_WITH_AS(finite_ppl(bad, "W8A8 test"), doctest::Contains("the perplexity of W8A8 test is"), sasq::Error);
+  const PplResult good = evaluate_ppl(w, rope, seqs, 2, [] { return Fp32Exec{}; });
+  CHECK(finite_ppl(good, "FP32") == good.ppl());
 }

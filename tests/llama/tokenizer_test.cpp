@@ -168,7 +168,12 @@ TEST_CASE("malformed tokenizer files are rejected naming the entry") {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   std::memcpy(b.data() + 4, &nan, 4);
   expect_corrupt(b, "entry 0 has a non-finite score");
-  expect_corrupt(good, "trailing bytes", 100);
+  // A tokenizer of another model: its vocabulary size, not "trailing bytes" (issue 10).
+  expect_corrupt(good, "the tokenizer has 272 entries but the model's vocabulary has 100 tokens", 100);
+  expect_corrupt(good, "the tokenizer has 272 entries but the model's vocabulary has 300 tokens", 300);
+  b = good;
+  b.insert(b.end(), {1, 2, 3});
+  expect_corrupt(b, "3 trailing bytes after 272 entries", 272);
   b = good;
   b.push_back(0);
   expect_corrupt(b, "truncated tokenizer: entry 272");

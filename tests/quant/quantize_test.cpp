@@ -331,3 +331,23 @@ TEST_CASE("bad parameters, shapes and inputs are rejected with clear messages") 
                                   MatrixView<float>(d.data(), 1, 1)),
                        doctest::Contains("value -128 at (0, 0) is outside the grid [-127, 127]"), Error);
 }
+
+TEST_CASE("invalid views (negative extents, ld < cols) are sasq::Error, not std::length_error or UB") {
+  std::vector<float> x(12, 1.0f), out(12);
+  std::vector<std::int8_t> q(12);
+  const auto p = QuantParams<GridS8>::per_tensor(QuantParam::make(0.1f));
+  CHECK_THROWS_WITH_AS(compute_params(MatrixView<const float>(x.data(), -1, 4), Scheme<GridS8, PerToken>{}),
+                       doctest::Contains("input view is invalid: -1 x 4"), Error);
+  CHECK_THROWS_WITH_AS(compute_params(MatrixView<const float>(x.data(), 3, -4), Scheme<GridS8>{}),
+                       doctest::Contains("input view is invalid"), Error);
+  CHECK_THROWS_WITH_AS(quantize(MatrixView<const float>(x.data(), 3, 4), p, MatrixView<std::int8_t>(q.data(), 3, 4, 2)),
+                       doctest::Contains("quantize: output view is invalid: 3 x 4, ld 2"), Error);
+  CHECK_THROWS_WITH_AS(quantize(MatrixView<const float>(x.data(), 3, 4, 3), p, MatrixView<std::int8_t>(q.data(), 3, 4)),
+                       doctest::Contains("input view is invalid"), Error);
+  CHECK_THROWS_WITH_AS(fake_quantize(MatrixView<const float>(x.data(), 3, 4), p, MatrixView<float>(out.data(), 3, 4, 1)),
+                       doctest::Contains("fake_quantize: output view is invalid"), Error);
+  CHECK_THROWS_WITH_AS(dequantize(MatrixView<const std::int8_t>(q.data(), -2, 4), p, MatrixView<float>(out.data(), -2, 4)),
+                       doctest::Contains("dequantize: input view is invalid"), Error);
+  CHECK_THROWS_WITH_AS(quantize(MatrixView<const float>(nullptr, 3, 4), p, MatrixView<std::int8_t>(q.data(), 3, 4)),
+                       doctest::Contains("null data"), Error);
+}

@@ -42,6 +42,7 @@ ScalesFile example(Granularity g) {
   }
   f.sites[0].scale[0] = 1.17549435e-38f;  // smallest normal
   f.sites[1].scale[0] = 0.1f;             // not exactly representable in decimal
+  f.weights = train::WeightRecord{4, 32, "rtn"};
   return f;
 }
 
@@ -75,6 +76,8 @@ TEST_CASE("scales file round trip is exact, per tensor and per channel") {
     CHECK(back.n_layers == 2);
     CHECK(back.bits == 4);
     CHECK(back.granularity == g);
+    REQUIRE(back.weights.has_value());
+    CHECK(*back.weights == *f.weights);
     REQUIRE(back.sites.size() == f.sites.size());
     for (std::size_t i = 0; i < f.sites.size(); ++i) {
       CHECK(back.sites[i].layer == f.sites[i].layer);
@@ -90,7 +93,7 @@ TEST_CASE("scales parser rejects malformed files with the line and the reason") 
   const std::string good = train::format_scales(example(Granularity::kPerTensor));
   CHECK(parse_error(good) == "ok");
   CHECK(parse_error("") .find("not a scales file") != std::string::npos);
-  CHECK(parse_error(replace(good, "sasq-scales 1", "sasq-scales 2")).find("unsupported scales format version '2'") != std::string::npos);
+  CHECK(parse_error(replace(good, "sasq-scales 2", "sasq-scales 3")).find("unsupported scales format version '3'") != std::string::npos);
   CHECK(parse_error(replace(good, "bits 4", "bits 5")).find("x.scales:5: expected 'bits 4' or 'bits 8'") != std::string::npos);
   CHECK(parse_error(replace(good, "grid symmetric", "grid asymmetric")).find("grid") != std::string::npos);
   CHECK(parse_error(replace(good, "granularity per_tensor", "granularity per_row")).find("granularity") != std::string::npos);
@@ -101,11 +104,24 @@ TEST_CASE("scales parser rejects malformed files with the line and the reason") 
   CHECK(parse_error(replace(good, "0 attn_in", "0 qkv_in")).find("unknown site name 'qkv_in'") != std::string::npos);
   CHECK(parse_error(replace(good, "0 oproj_in", "0 attn_in")).find("duplicate site 0 attn_in") != std::string::npos);
   CHECK(parse_error(replace(good, "0 attn_in 1 ", "0 attn_in 2 ")).find("declares 2 scales but has 1") != std::string::npos);
-  CHECK(parse_error(replace(good, "0 attn_in 1 ", "0 attn_in 1 -")).find("not a finite positive number") != std::string::npos);
+  CHECK(parse_error(replace(good, "0 attn_in 1 ", "0 attn_in 1 -")).find("is negative") != std::string::npos);
   CHECK(parse_error(replace(good, "0 oproj_in 1 0.1", "0 oproj_in 1 nan")).find("scale 0 = 'nan'") != std::string::npos);
-  CHECK(parse_error(replace(good, "0 oproj_in 1 0.1", "0 oproj_in 1 0")).find("not a finite positive") != std::string::npos);
-  CHECK(parse_error(replace(good, "0 oproj_in 1 0.1", "0 oproj_in 1 1e39")).find("not a finite positive") != std::string::npos);
-  CHECK(parse_error(replace(good, "0 oproj_in 1 0.1", "0 oproj_in 1 0.1x")).find("not a finite positive") != std::string::npos);
+  CHECK(parse_error(replace(good, "0 oproj_in 1 0.1", "0 oproj_in 1 0")).find("scale is zero") != std::string::npos);
+  CHECK(parse_error(replace(good, "0 oproj_in 1 0.1", "0 oproj_in 1 1e39")).find("is not a number") != std::string::npos);
+  CHECK(parse_error(replace(good, "0 oproj_in 1 0.1", "0 oproj_in 1 0.1x")).find("is not a number") != std::string::npos);
+  // The library's scale rule on the file's grid (issue 10: 1e-39 and 3e38 were accepted), with file:line.
+  CHECK(parse_error(replace(good, "0 oproj_in 1 0.1", "0 oproj_in 1 1e-39")).find(": site 0 oproj_in scale 0 = '1e-39' is not usable") != std::string::npos);
+  CHECK(parse_error(replace(good, "0 oproj_in 1 0.1", "0 oproj_in 1 1e-39")).find("too small") != std::string::npos);
+  CHECK(parse_error(replace(good, "0 oproj_in 1 0.1", "0 oproj_in 1 3e38")).find("overflows") != std::string::npos);
+  CHECK(parse_error(replace(good, "0 oproj_in 1 0.1", "0 oproj_in 1 inf")).find("infinite") != std::string::npos);
+  CHECK(parse_error(replace(good, "0 oproj_in 1 0.1", "0 oproj_in 1 1e-10")) == "ok");  // small but usable
+  // The weight quantization line.
+  CHECK(parse_error(replace(good, "weights 4 32 rtn", "weights 4 32 awq")).find("x.scales:8: unknown weight method 'awq'") != std::string::npos);
+  CHECK(parse_error(replace(good, "weights 4 32 rtn", "weights 3 32 rtn")).find("weight bits '3'") != std::string::npos);
+  CHECK(parse_error(replace(good, "weights 4 32 rtn", "weights 4 7 rtn")).find("weight group size '7'") != std::string::npos);
+  CHECK(parse_error(replace(good, "weights 4 32 rtn", "weights 4 32")).find("expected 'weights") != std::string::npos);
+  CHECK(parse_error(replace(good, "weights 4 32 rtn", "weights none")).find("expected 'weights unknown'") != std::string::npos);
+  CHECK(parse_error(replace(good, "weights 4 32 rtn\n", "")).find("expected 'weights") != std::string::npos);
   CHECK(parse_error(replace(good, "end\n", "")).find("expected 'end'") != std::string::npos);
   CHECK(parse_error(good + "1 attn_in 1 2\n").find("unexpected content after 'end'") != std::string::npos);
   const std::string pc = train::format_scales(example(Granularity::kPerChannel));
@@ -158,4 +174,30 @@ TEST_CASE("fingerprint is FNV-1a 64") {
   const unsigned char a[] = {'a'};
   CHECK(train::fingerprint_bytes(a, 0) == "fnv1a64:cbf29ce484222325");
   CHECK(train::fingerprint_bytes(a, 1) == "fnv1a64:af63dc4c8601ec8c");
+}
+
+TEST_CASE("the weight quantization a scales file records: round trip, unknown, version 1, mismatch") {
+  ScalesFile f = example(Granularity::kPerTensor);
+  ScalesFile back;
+  CHECK(train::weight_mismatch(f, train::WeightRecord{4, 32, "rtn"}).empty());
+  CHECK(train::weight_mismatch(f, train::WeightRecord{8, 32, "rtn"}) ==
+        "scales were trained with W4 g32 rtn weights, this run quantizes W8 g32 rtn");
+  CHECK(train::weight_mismatch(f, train::WeightRecord{4, 0, "rtn"}).find("W4 g0 rtn") != std::string::npos);
+  CHECK(train::weight_mismatch(f, train::WeightRecord{4, 32, "gptq"}).find("W4 g32 gptq") != std::string::npos);
+  for (const std::string& m : train::kWeightMethods) {
+    f.weights->method = m;
+    REQUIRE(train::parse_scales(train::format_scales(f), back).is_ok());
+    CHECK(back.weights->method == m);
+  }
+  f.weights.reset();
+  const std::string unknown = train::format_scales(f);
+  CHECK(unknown.find("weights unknown\n") != std::string::npos);
+  REQUIRE(train::parse_scales(unknown, back).is_ok());
+  CHECK(!back.weights.has_value());
+  CHECK(train::weight_mismatch(back, train::WeightRecord{}).find("does not record") != std::string::npos);
+  // Version 1 (no weights line) still reads, as unknown.
+  std::string v1 = replace(unknown, "sasq-scales 2", "sasq-scales 1");
+  v1 = replace(v1, "weights unknown\n", "");
+  REQUIRE(train::parse_scales(v1, back).is_ok());
+  CHECK(!back.weights.has_value());
 }

@@ -3,6 +3,7 @@
 // static per-tensor scale or dynamic per-token scales; real A = scale[m] · (a[m][k] - z[m]).
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -45,7 +46,7 @@ void require_view(MatrixView<T> v, const char* name) {
 }
 
 /// Checks a gemm problem: A[M][K] against K and weight rows, C[M][out_cols], activation scales and zero
-/// points, bias length, SwiGLU pairing, and the int8 output scale. Throws sasq::Error naming the problem.
+/// points, bias length and finiteness, SwiGLU pairing, and the int8 output scale. Throws sasq::Error naming the problem.
 template <class TA, class TC>
 void require_gemm_problem(MatrixView<const TA> a, const ActivationQuant& act, std::ptrdiff_t w_rows,
                           std::ptrdiff_t k, const WeightFormat& fmt, const Epilogue& ep, MatrixView<TC> c) {
@@ -82,6 +83,9 @@ void require_gemm_problem(MatrixView<const TA> a, const ActivationQuant& act, st
   }
   if (!ep.bias.empty() && static_cast<std::ptrdiff_t>(ep.bias.size()) != w_rows)
     fail(ErrorCode::kInvalidArgument, "bias has ", ep.bias.size(), " entries, expected one per weight row (", w_rows, ")");
+  for (std::size_t i = 0; i < ep.bias.size(); ++i)
+    if (!std::isfinite(ep.bias[i]))
+      fail(ErrorCode::kInvalidArgument, "bias entry ", i, " is ", std::isnan(ep.bias[i]) ? "NaN" : "infinite");
   if ((ep.activation == Activation::kSwiGlu) != fmt.gate_up_pair)
     fail(ErrorCode::kInvalidArgument,
          "Activation::kSwiGlu needs weights packed with gate_up_pair, and gate_up_pair needs kSwiGlu");

@@ -142,6 +142,16 @@ class QuantParams {
 
 namespace detail {
 
+/// Throws sasq::Error naming `where` unless v is a valid view: rows, cols >= 0, ld >= cols, and
+/// non-null data when it is not empty.
+template <class T>
+void require_view(MatrixView<T> v, const char* where, const char* name) {
+  if (v.rows() < 0 || v.cols() < 0 || v.ld() < v.cols() || (!v.empty() && v.data() == nullptr)) {
+    fail(ErrorCode::kInvalidArgument, where, ": ", name, " view is invalid: ", v.rows(), " x ", v.cols(), ", ld ",
+         v.ld(), v.data() == nullptr ? ", null data" : "");
+  }
+}
+
 /// Throws sasq::Error naming `where` and the first non-finite element's (row, col).
 inline void require_finite(MatrixView<const float> x, const char* where) {
   for (std::ptrdiff_t r = 0; r < x.rows(); ++r) {
@@ -229,6 +239,7 @@ inline void require_no_partial_overlap(MatrixView<const float> in, MatrixView<co
 /// a PerChannel axis other than 0 or 1, or a group size <= 0.
 template <class GridT, class Gran>
 QuantParams<GridT> compute_params(MatrixView<const float> x, Scheme<GridT, Gran> scheme) {
+  detail::require_view(x, "compute_params", "input");
   SASQ_REQUIRE(!x.empty(), "input is empty (", x.rows(), " x ", x.cols(), ")");
   detail::require_finite(x, "compute_params");
   const std::ptrdiff_t rows = x.rows(), cols = x.cols();
@@ -282,6 +293,8 @@ QuantParams<GridT> compute_params(MatrixView<const float> x, Scheme<GridT, Gran>
 template <RoundMode Mode = RoundMode::kHalfToEven, class GridT>
 void quantize(MatrixView<const float> x, const QuantParams<GridT>& p,
               MatrixView<typename GridT::storage_type> out) {
+  detail::require_view(x, "quantize", "input");
+  detail::require_view(out, "quantize", "output");
   detail::require_same_shape(x, out, "quantize");
   p.check_shape(x.rows(), x.cols(), "quantize");
   detail::require_finite(x, "quantize");
@@ -296,6 +309,8 @@ void quantize(MatrixView<const float> x, const QuantParams<GridT>& p,
 template <class GridT>
 void dequantize(MatrixView<const typename GridT::storage_type> q, const QuantParams<GridT>& p,
                 MatrixView<float> out) {
+  detail::require_view(q, "dequantize", "input");
+  detail::require_view(out, "dequantize", "output");
   detail::require_same_shape(q, out, "dequantize");
   p.check_shape(q.rows(), q.cols(), "dequantize");
   for (std::ptrdiff_t r = 0; r < q.rows(); ++r) {
@@ -317,6 +332,8 @@ void dequantize(MatrixView<const typename GridT::storage_type> q, const QuantPar
 /// non-finite x (naming the element).
 template <RoundMode Mode = RoundMode::kHalfToEven, class GridT>
 void fake_quantize(MatrixView<const float> x, const QuantParams<GridT>& p, MatrixView<float> out) {
+  detail::require_view(x, "fake_quantize", "input");
+  detail::require_view(out, "fake_quantize", "output");
   detail::require_same_shape(x, out, "fake_quantize");
   p.check_shape(x.rows(), x.cols(), "fake_quantize");
   detail::require_no_partial_overlap(x, out, "fake_quantize");
@@ -355,6 +372,8 @@ template <RoundMode Mode = RoundMode::kHalfToEven, class GridT>
 void quantize_packed_int4(MatrixView<const float> x, const QuantParams<GridT>& p,
                           MatrixView<std::uint8_t> out) {
   static_assert(GridT::kBits == 4, "quantize_packed_int4 needs a 4-bit grid");
+  detail::require_view(x, "quantize_packed_int4", "input");
+  detail::require_view(out, "quantize_packed_int4", "output");
   const auto bytes = static_cast<std::ptrdiff_t>(packed_int4_bytes(static_cast<std::size_t>(x.cols())));
   SASQ_REQUIRE(out.rows() == x.rows() && out.cols() >= bytes, "output is ", out.rows(), " x ",
                out.cols(), " bytes, need ", x.rows(), " x ", bytes, " for a ", x.rows(), " x ",
@@ -379,6 +398,8 @@ template <class GridT>
 void dequantize_packed_int4(MatrixView<const std::uint8_t> packed, const QuantParams<GridT>& p,
                             MatrixView<float> out) {
   static_assert(GridT::kBits == 4, "dequantize_packed_int4 needs a 4-bit grid");
+  detail::require_view(packed, "dequantize_packed_int4", "input");
+  detail::require_view(out, "dequantize_packed_int4", "output");
   const auto bytes = static_cast<std::ptrdiff_t>(packed_int4_bytes(static_cast<std::size_t>(out.cols())));
   SASQ_REQUIRE(packed.rows() == out.rows() && packed.cols() >= bytes, "packed input is ",
                packed.rows(), " x ", packed.cols(), " bytes, need ", out.rows(), " x ", bytes,
