@@ -13,9 +13,20 @@ for f in stories260K/stories260K.bin stories260K/tok512.bin tinystories/tinystor
 done
 cmake --preset experiment >/dev/null
 cmake --build --preset experiment
+# --data and --out default here unless given (sasq-experiment refuses an option given twice).
 out=results
+given_data=0 given_out=0
 args=("$@")
-for ((i = 0; i < ${#args[@]}; i++)); do [ "${args[i]}" = "--out" ] && out=${args[i+1]}; done
-./build/experiment/examples/experiment/sasq-experiment --data "$data" --out "$out" "$@"
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[i]}" in
+    --out) out=${args[i+1]:-}; given_out=1 ;;
+    --out=*) out=${args[i]#--out=}; given_out=1 ;;
+    --data | --data=*) given_data=1 ;;
+  esac
+done
+defaults=()
+[ "$given_data" = 1 ] || defaults+=(--data "$data")
+[ "$given_out" = 1 ] || defaults+=(--out "$out")
+./build/experiment/examples/experiment/sasq-experiment "${defaults[@]}" "$@"
 /usr/bin/python3 examples/experiment/plot_results.py "$out/results.csv" "$out/results.png"
 echo "experiment: wrote $out/results.md, $out/results.csv, $out/results_sites.csv, $out/results.png"

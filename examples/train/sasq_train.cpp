@@ -117,6 +117,10 @@ int run(const Args& a) {
   const llama::Weights fp = llama::load_model(a.model);
   const llama::Tokenizer tok = llama::load_tokenizer_for(a.model, fp, a.tokenizer, a.data + "/stories260K/tok512.bin");
   const std::string text = read_text(a.text);
+  const std::size_t n_stories = llama::split_stories(text).size();
+  if (n_stories < static_cast<std::size_t>(a.stories.last))
+    fail(ErrorCode::kInvalidArgument, a.text, ": has ", n_stories, " stories, --train ", a.stories.first, "-",
+         a.stories.last, " needs ", a.stories.last);
   const int seq_len = fp.config.seq_len;
   const train::TrainData data = train::make_train_data(tok, text, seq_len, a.stories.first, a.stories.last, a.heldout);
 
