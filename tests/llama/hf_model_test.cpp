@@ -17,6 +17,7 @@
 #include "llama/model.hpp"
 #include "safetensors_writer.hpp"
 #include "synthetic_model.hpp"
+#include "expect_error.hpp"
 
 using namespace sasq::llama;
 using namespace sasq::llama::test;
@@ -37,17 +38,6 @@ struct TempDir {
   std::string str() const { return path.string(); }
 };
 
-template <class F>
-void expect_error(F&& f, sasq::ErrorCode code, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    FAIL("no error");
-  } catch (const sasq::Error& e) {
-    const std::string msg = e.what();
-    CHECK_MESSAGE(e.code() == code, msg);
-    for (const auto& s : fragments) CHECK_MESSAGE(msg.find(s) != std::string::npos, msg, " lacks ", s);
-  }
-}
 
 bool same_bits(const Matrix& a, const Matrix& b) {
   return a.rows() == b.rows() && a.cols() == b.cols() && std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0;

@@ -12,6 +12,7 @@
 
 #include "llama/safetensors.hpp"
 #include "safetensors_writer.hpp"
+#include "expect_error.hpp"
 
 using namespace sasq::llama;
 using namespace sasq::llama::test;
@@ -21,18 +22,6 @@ namespace {
 
 SafetensorsView parse(const std::vector<unsigned char>& b) { return SafetensorsView::parse(b.data(), b.size(), "w.safetensors"); }
 
-/// Expects an error of `code` whose message holds every fragment (the caller includes the file).
-template <class F>
-void expect_error(F&& f, sasq::ErrorCode code, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    FAIL("no error");
-  } catch (const sasq::Error& e) {
-    const std::string msg = e.what();
-    CHECK_MESSAGE(e.code() == code, msg);
-    for (const auto& s : fragments) CHECK_MESSAGE(msg.find(s) != std::string::npos, msg, " lacks ", s);
-  }
-}
 
 void expect_corrupt(const std::vector<unsigned char>& b, std::initializer_list<std::string> fragments) {
   expect_error([&] { parse(b); }, sasq::ErrorCode::kCorruptData, fragments);

@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "llama/tokenizer_json.hpp"
+#include "expect_error.hpp"
 
 using namespace sasq::llama;
+using sasq::llama::test::expect_error;
 using nlohmann::json;
 
 namespace {
@@ -109,18 +111,6 @@ std::vector<int> reference_segment(const Tokenizer& t, const json& merges, std::
   std::vector<int> ids;
   for (const auto& x : sym) ids.push_back(t.find(x));
   return ids;
-}
-
-template <class F>
-void expect_error(F&& f, sasq::ErrorCode code, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    FAIL("no error");
-  } catch (const sasq::Error& e) {
-    const std::string msg = e.what();
-    CHECK_MESSAGE(e.code() == code, msg);
-    for (const auto& s : fragments) CHECK_MESSAGE(msg.find(s) != std::string::npos, msg, " lacks ", s);
-  }
 }
 
 }  // namespace
