@@ -12,35 +12,11 @@
 
 using namespace sasq::llama;
 
-namespace {
-
-Config gptq_config() {
-  Config c = test::tiny_config(false);
-  c.dim = 64;
-  c.hidden_dim = 96;
-  c.vocab_size = 48;
-  c.seq_len = 16;
-  return c;
-}
-
-std::vector<std::vector<int>> token_sequences(int count, int len, int vocab, unsigned seed) {
-  std::vector<std::vector<int>> s;
-  unsigned x = seed;
-  for (int i = 0; i < count; ++i) {
-    std::vector<int> t{kBosToken};
-    for (int j = 1; j < len; ++j) t.push_back(static_cast<int>((x = x * 1103515245u + 12345u) >> 16) % vocab);
-    s.push_back(t);
-  }
-  return s;
-}
-
-}  // namespace
-
 TEST_CASE("GPTQ model weights: thread count independent, below RTN layer error, fake == integer") {
-  const Weights w = test::random_weights(gptq_config(), 21);
+  const Weights w = test::random_weights(test::quant_config(), 21);
   const RopeTable rope = make_rope_table(w.config.seq_len, w.config.head_size());
-  const auto calib = token_sequences(12, 16, w.config.vocab_size, 5);
-  const auto eval = token_sequences(3, 16, w.config.vocab_size, 6);
+  const auto calib = test::lcg_sequences(12, 16, w.config.vocab_size, 5);
+  const auto eval = test::lcg_sequences(3, 16, w.config.vocab_size, 6);
   for (int wbits : {4, 8})
     for (int group : {0, 32}) {
       CAPTURE(wbits);

@@ -11,30 +11,6 @@
 
 using namespace sasq::llama;
 
-namespace {
-
-Config small_config() {
-  Config c = test::tiny_config(false);
-  c.dim = 64;
-  c.hidden_dim = 96;
-  c.vocab_size = 48;
-  c.seq_len = 16;
-  return c;
-}
-
-std::vector<std::vector<int>> some_sequences(int count, int len, int vocab, unsigned seed) {
-  std::vector<std::vector<int>> s;
-  unsigned x = seed;
-  for (int i = 0; i < count; ++i) {
-    std::vector<int> t{kBosToken};
-    for (int j = 1; j < len; ++j) t.push_back(static_cast<int>((x = x * 1103515245u + 12345u) >> 16) % vocab);
-    s.push_back(t);
-  }
-  return s;
-}
-
-}  // namespace
-
 TEST_CASE("weight quantization: range, error bound, group scales, MSE clip never worse than RTN") {
   std::mt19937 rng(5);
   Matrix w = test::random_matrix(rng, 24, 100, 1.0f);
@@ -67,17 +43,17 @@ TEST_CASE("weight quantization: range, error bound, group scales, MSE clip never
 }
 
 TEST_CASE("activation quantization off reproduces the float forward") {
-  const Weights w = test::random_weights(small_config(), 3);
+  const Weights w = test::random_weights(test::quant_config(), 3);
   const RopeTable rope = make_rope_table(w.config.seq_len, w.config.head_size());
-  const auto seq = some_sequences(1, 10, w.config.vocab_size, 1)[0];
+  const auto seq = test::lcg_sequences(1, 10, w.config.vocab_size, 1)[0];
   FakeQuantExec off(ActQuantConfig{}, nullptr);
   CHECK(forward(w, rope, seq, 0, nullptr, off) == forward(w, rope, seq));
 }
 
 TEST_CASE("calibration gives valid static scales; mean-abs-max never exceeds min-max") {
-  const Weights w = test::random_weights(small_config(), 4);
+  const Weights w = test::random_weights(test::quant_config(), 4);
   const RopeTable rope = make_rope_table(w.config.seq_len, w.config.head_size());
-  const auto calib = some_sequences(6, 14, w.config.vocab_size, 2);
+  const auto calib = test::lcg_sequences(6, 14, w.config.vocab_size, 2);
   const SiteParams mm = calibrate(w, rope, calib, ObserverKind::kMinMax, 8);
   const SiteParams mam = calibrate(w, rope, calib, ObserverKind::kMeanAbsMax, 8);
   REQUIRE(mm.size() == static_cast<std::size_t>(w.config.n_layers));
@@ -92,10 +68,10 @@ TEST_CASE("calibration gives valid static scales; mean-abs-max never exceeds min
 }
 
 TEST_CASE("fake-quant and integer execution give bit-identical logits") {
-  const Weights w = test::random_weights(small_config(), 9);
+  const Weights w = test::random_weights(test::quant_config(), 9);
   const RopeTable rope = make_rope_table(w.config.seq_len, w.config.head_size());
-  const auto calib = some_sequences(4, 16, w.config.vocab_size, 3);
-  const auto eval = some_sequences(3, 16, w.config.vocab_size, 4);
+  const auto calib = test::lcg_sequences(4, 16, w.config.vocab_size, 3);
+  const auto eval = test::lcg_sequences(3, 16, w.config.vocab_size, 4);
   for (int wbits : {8, 4})
     for (int group : {0, 32})
       for (int abits : {8, 4})

@@ -27,6 +27,28 @@ inline Config tiny_config(bool shared = true) {
   return c;
 }
 
+/// A quantization-sized model: dim 64 (a multiple of the int4 group sizes), hidden 96, vocab 48.
+inline Config quant_config() {
+  Config c = tiny_config(false);
+  c.dim = 64;
+  c.hidden_dim = 96;
+  c.vocab_size = 48;
+  c.seq_len = 16;
+  return c;
+}
+
+/// `count` deterministic token sequences of length `len` (BOS first, then LCG tokens below `vocab`).
+inline std::vector<std::vector<int>> lcg_sequences(int count, int len, int vocab, unsigned seed) {
+  std::vector<std::vector<int>> s;
+  unsigned x = seed;
+  for (int i = 0; i < count; ++i) {
+    std::vector<int> t{kBosToken};
+    for (int j = 1; j < len; ++j) t.push_back(static_cast<int>((x = x * 1103515245u + 12345u) >> 16) % vocab);
+    s.push_back(t);
+  }
+  return s;
+}
+
 inline Matrix random_matrix(std::mt19937& rng, int rows, int cols, float scale) {
   std::normal_distribution<float> d(0.0f, scale);
   Matrix m(rows, cols);
