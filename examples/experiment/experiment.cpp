@@ -23,6 +23,7 @@
 #include "common/atomic_file.hpp"
 #include "common/cli.hpp"
 #include "experiment/ablation.hpp"
+#include "experiment/phases.hpp"
 #include "experiment/variants.hpp"
 #include "llama/checkpoint.hpp"
 #include "llama/gptq.hpp"
@@ -187,7 +188,6 @@ struct Row {
   bool is_static = false;
   double ppl_ts = 0, ppl_wiki = 0;
   double int_tokens_per_s = std::nan("");  ///< true-integer path (static rows)
-  double int_ppl_rel_diff = std::nan("");  ///< |ppl_int - ppl_fake| / ppl_fake on the timed stories
   double train_s = std::nan("");
 };
 
@@ -209,6 +209,9 @@ class Runner {
     return llama::evaluate_ppl(w, rope_, seqs, o_.threads, make_exec).ppl();
   }
 
+  /// CPU and wall time per phase of the run (results.md lists them).
+  const PhaseTimes& phases() const { return phases_; }
+
   /// Runs every method of the grid on one model variant. `ablation` (plain variant): receives the
   /// truncation ablation of kAblatedMethod's W8A8 scales.
   void run_variant(const std::string& variant, const llama::Weights& w, std::vector<Row>& rows,
@@ -216,6 +219,7 @@ class Runner {
                    std::vector<Row>* ablation) {
     // FP32 reference.
     {
+      const PhaseTimes::Scope ph(phases_, "evaluation (fake quant)");
       Row r{variant, "FP32", "FP32"};
       r.ppl_ts = ppl(w, t_.ts_eval, [] { return llama::Fp32Exec{}; });
       r.ppl_wiki = ppl(w, t_.wiki_eval, [] { return llama::Fp32Exec{}; });
@@ -228,9 +232,13 @@ class Runner {
     packed_.clear();
     smoothquant_.clear();
     transformed_.clear();
-    stats_ = collect_absmax(w, rope_, t_.ts_calib);
-    for (Transform t : {Transform::kNone, Transform::kRotation, Transform::kSmoothRot})
-      transformed_.emplace(t, apply_transform(w, t, stats_));
+    alpha_models_.clear();
+    {
+      const PhaseTimes::Scope ph(phases_, "transforms");
+      stats_ = collect_absmax(w, rope_, t_.ts_calib);
+      for (Transform t : {Transform::kNone, Transform::kRotation, Transform::kSmoothRot})
+        transformed_.emplace(t, apply_transform(w, t, stats_));
+    }
 
     const bool stress = variant == "stress";
     const auto bit_configs = o_.quick ? std::vector<BitConfig>{kBitConfigs[0], kBitConfigs[4]}
@@ -258,7 +266,10 @@ class Runner {
           const auto t0 = Clock::now();
           const ObserverKind init = pick_init(qm, tm, b, wm);
           r.note = std::string("init ") + (init == ObserverKind::kMse ? "MSE-clip" : "mean-abs-max");
-          train::TrainResult tr = train(qm.model, tm, b.abits, init, variant + " " + b.name + " " + m.name);
+          train::TrainResult tr = [&] {
+            const PhaseTimes::Scope ph(phases_, "SASQ training");
+            return train(qm.model, tm, b.abits, init, variant + " " + b.name + " " + m.name);
+          }();
           r.train_s = seconds_since(t0);
           params = train::to_site_params(tr.scales);
           trainings.push_back(std::move(tr));
@@ -269,16 +280,19 @@ class Runner {
         const llama::SiteParams* sp = ac.mode == ActMode::kStatic ? &params : nullptr;
         const Rotation* down = tm.down ? &*tm.down : nullptr;
         auto fake = [&] { return llama::with_online_rotation(llama::FakeQuantExec(ac, sp, &qm), down); };
-        r.ppl_ts = ppl(qm.model, t_.ts_eval, fake);
-        r.ppl_wiki = ppl(qm.model, t_.wiki_eval, fake);
+        {
+          const PhaseTimes::Scope ph(phases_, "evaluation (fake quant)");
+          r.ppl_ts = ppl(qm.model, t_.ts_eval, fake);
+          r.ppl_wiki = ppl(qm.model, t_.wiki_eval, fake);
+        }
         if (r.is_static) {
-          // True-integer path (sasq::gemm) on the first stories: speed, and agreement with fake quant.
+          // True-integer path (sasq::gemm) on the first stories: a sign that it runs, and its speed
+          // (its logits equal the fake-quant ones: llama_test).
+          const PhaseTimes::Scope ph(phases_, "integer path (tok/s)");
           const llama::PackedModel& pm = packed(qm);
           auto integer = [&] { return llama::with_online_rotation(llama::IntegerExec(pm, ac, sp), down); };
           const llama::PplResult ri = llama::evaluate_ppl(qm.model, rope_, t_.int_eval, o_.threads, integer);
-          const double pf = ppl(qm.model, t_.int_eval, fake);
           r.int_tokens_per_s = static_cast<double>(ri.tokens) / ri.seconds;
-          r.int_ppl_rel_diff = std::fabs(ri.ppl() - pf) / pf;
         }
         report(r);
         rows.push_back(r);
@@ -297,6 +311,7 @@ class Runner {
     const auto key = std::make_tuple(&tm, b.wbits, b.wgroup, wm);
     auto it = weights_.find(key);
     if (it != weights_.end()) return it->second;
+    const PhaseTimes::Scope ph(phases_, wm == WeightMethod::kGptq ? "GPTQ weights" : "RTN weights");
     const auto t0 = Clock::now();
     llama::QuantizedModel qm = llama::quantize_model_weights(tm.weights, {b.wbits, b.wgroup, wm, false}, rope_,
                                                              t_.ts_calib, tm.down ? &*tm.down : nullptr, o_.threads);
@@ -324,15 +339,14 @@ class Runner {
   /// (stories 951-1000) of SmoothQuant + static mean-abs-max scales (from the first
   /// kAlphaCalibSequences calibration stories) on RTN weights. No evaluation text is involved.
   float search_alpha(const llama::Weights& w, const BitConfig& b) {
-    const Seqs calib(t_.ts_calib.begin(),
-                     t_.ts_calib.begin() + static_cast<std::ptrdiff_t>(std::min(kAlphaCalibSequences, t_.ts_calib.size())));
+    const PhaseTimes::Scope ph(phases_, "SmoothQuant alpha search");
     double best = std::numeric_limits<double>::infinity();
     float best_alpha = kSmoothQuantAlphas[0];
     std::string log;
     for (const float a : kSmoothQuantAlphas) {
-      const llama::QuantizedModel qm =
-          llama::quantize_weights(smoothquant(w, a).weights, {b.wbits, b.wgroup, WeightMethod::kRtn, false});
-      const llama::SiteParams sp = llama::calibrate(qm.model, rope_, calib, ObserverKind::kMeanAbsMax, b.abits);
+      const AlphaModel& am = alpha_model(w, a, b);
+      const llama::QuantizedModel& qm = am.weights;
+      const llama::SiteParams sp = am.calibration.params(b.abits);
       const ActQuantConfig ac{b.abits, ActMode::kStatic, false, 1.0f};
       const double p = ppl(qm.model, t_.ts_heldout, [&] { return llama::FakeQuantExec(ac, &sp, &qm); });
       log += " " + fmt(a, 1) + ":" + fmt(p, 3);
@@ -343,6 +357,26 @@ class Runner {
     }
     std::fprintf(stderr, "  SmoothQuant alpha search %s (held-out ppl):%s -> %.1f\n", b.name, log.c_str(), best_alpha);
     return best_alpha;
+  }
+
+  /// A candidate of the α search: SmoothQuant(α) with RTN weights and its mean-abs-max calibration
+  /// (first kAlphaCalibSequences calibration stories), shared by the bit configurations with the
+  /// same weights (the activations they see do not depend on the activation width).
+  struct AlphaModel {
+    llama::QuantizedModel weights;
+    llama::CalibrationExec calibration;
+  };
+
+  const AlphaModel& alpha_model(const llama::Weights& w, float alpha, const BitConfig& b) {
+    const auto key = std::make_tuple(alpha, b.wbits, b.wgroup);
+    auto it = alpha_models_.find(key);
+    if (it != alpha_models_.end()) return it->second;
+    const Seqs calib(t_.ts_calib.begin(),
+                     t_.ts_calib.begin() + static_cast<std::ptrdiff_t>(std::min(kAlphaCalibSequences, t_.ts_calib.size())));
+    llama::QuantizedModel qm =
+        llama::quantize_weights(smoothquant(w, alpha).weights, {b.wbits, b.wgroup, WeightMethod::kRtn, false});
+    llama::CalibrationExec ce = llama::observe_calibration(qm.model, rope_, calib, ObserverKind::kMeanAbsMax);
+    return alpha_models_.emplace(key, AlphaModel{std::move(qm), std::move(ce)}).first->second;
   }
 
   /// The truncation ablation on the FP32 weights of the variant with the learned scales `params`.
@@ -356,6 +390,7 @@ class Runner {
       one[static_cast<std::size_t>(s)] = true;
       cases.emplace_back(Truncation::kClipOnly, one);
     }
+    const PhaseTimes::Scope ph(phases_, "truncation ablation");
     for (const auto& [mode, sites] : cases) {
       std::string where;
       for (int s = 0; s < llama::kNumLinearSites; ++s)
@@ -377,6 +412,7 @@ class Runner {
                               const BitConfig& b, WeightMethod wm) {
     const auto key = std::make_tuple(&tm, kind, b.wbits, b.wgroup, wm);
     auto it = calibrations_.find(key);
+    const PhaseTimes::Scope ph(phases_, "static calibration");
     if (it == calibrations_.end())
       it = calibrations_.emplace(key, llama::observe_calibration(w, rope_, t_.ts_calib, kind, tm.down ? &*tm.down : nullptr))
                .first;
@@ -386,6 +422,7 @@ class Runner {
   /// SASQ's initial scales: static mean-abs-max (the paper's) or MSE-clip calibration, whichever gives
   /// the lower held-out perplexity (stories 951-1000) on these weights.
   ObserverKind pick_init(const llama::QuantizedModel& qm, const TransformedModel& tm, const BitConfig& b, WeightMethod wm) {
+    const PhaseTimes::Scope ph(phases_, "SASQ init choice");
     double best = std::numeric_limits<double>::infinity();
     ObserverKind pick = ObserverKind::kMeanAbsMax;
     for (const ObserverKind k : {ObserverKind::kMeanAbsMax, ObserverKind::kMse}) {
@@ -441,7 +478,9 @@ class Runner {
   std::map<const llama::QuantizedModel*, llama::PackedModel> packed_;
   std::map<float, TransformedModel> smoothquant_;
   std::map<Transform, TransformedModel> transformed_;
+  std::map<std::tuple<float, int, int>, AlphaModel> alpha_models_;
   AbsMaxExec stats_;
+  PhaseTimes phases_;
   double gptq_s_ = 0.0;
   int gptq_models_ = 0;
 };
@@ -450,7 +489,7 @@ class Runner {
 
 void write_outputs(const Options& o, const std::vector<Row>& rows, const std::vector<Row>& ablation,
                    const std::vector<train::TrainResult>& trainings, const std::vector<std::string>& names,
-                   double total_s, double gptq_s, int gptq_models) {
+                   double total_s, double gptq_s, int gptq_models, const PhaseTimes& phases) {
   std::map<std::string, const Row*> fp32;
   for (const Row& r : rows)
     if (r.method == "FP32") fp32[r.variant] = &r;
@@ -493,7 +532,11 @@ void write_outputs(const Options& o, const std::vector<Row>& rows, const std::ve
           << ',' << fmt(r.ppl_ts / f.ppl_ts - 1.0, 6) << ',' << fmt(r.ppl_wiki / f.ppl_wiki - 1.0, 6) << '\n';
   }
   md << "\nTotal wall time " << fmt(total_s, 0) << " s, " << o.threads << " threads"
-     << (o.quick ? " (--quick)" : "") << "; GPTQ " << fmt(gptq_s, 1) << " s for " << gptq_models << " models.\n";
+     << (o.quick ? " (--quick)" : "") << "; GPTQ " << fmt(gptq_s, 1) << " s for " << gptq_models << " models; "
+     << fmt(process_cpu_seconds(), 0) << " s of CPU time (all threads).\n\n"
+     << "| phase | CPU s | wall s |\n|---|---:|---:|\n";
+  for (const auto& [name, t] : phases.totals())
+    md << "| " << name << " | " << fmt(t.cpu_s, 1) << " | " << fmt(t.wall_s, 1) << " |\n";
 
   std::ostringstream sites;
   sites << "training,layer,site,initial_scale,learned_scale,initial_clip_threshold,clip_threshold,"
@@ -554,7 +597,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> names;
     runner.run_variant("plain", base, rows, trainings, names, &ablation);
     if (o.stress) runner.run_variant("stress", make_stress_variant(base), rows, trainings, names, nullptr);
-    write_outputs(o, rows, ablation, trainings, names, seconds_since(t0), runner.gptq_seconds(), runner.gptq_models());
+    write_outputs(o, rows, ablation, trainings, names, seconds_since(t0), runner.gptq_seconds(), runner.gptq_models(),
+                  runner.phases());
     // Written first (nothing is lost), then a non-finite perplexity fails the run.
     for (const Row& r : rows)
       if (!std::isfinite(r.ppl_ts) || !std::isfinite(r.ppl_wiki))

@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstring>
+#include <random>
 #include <vector>
 
 #include "sasq/core/matrix_view.hpp"
@@ -115,6 +117,34 @@ TEST_CASE("a rotated pair keeps the product: (X Q)(W Q)ᵀ = X Wᵀ") {
         yr += static_cast<double>(xr[i * n + k]) * wr[j * n + k];
       }
       CHECK(yr == doctest::Approx(y).epsilon(1e-5).scale(1.0));
+    }
+  }
+}
+
+TEST_CASE("apply_rows (blocked mix) is bit-identical to apply on every row") {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-4.0f, 4.0f);
+  struct Case {
+    sasq::Rotation r;
+    std::size_t n;
+  };
+  const std::vector<Case> cases = {{sasq::Rotation::hadamard_or_orthogonal(172, 3, true), 172},
+                                   {sasq::Rotation::hadamard_or_orthogonal(172, 5, false), 172},
+                                   {sasq::Rotation::random_orthogonal(40, 2), 40},
+                                   {sasq::Rotation::hadamard_or_orthogonal(12 * 16, 4, true), 12 * 16},
+                                   {sasq::Rotation::randomized_hadamard(64, 9), 64}};
+  for (const Case& c : cases) {
+    for (const std::ptrdiff_t rows : {1, 15, 16, 17, 37}) {
+      std::vector<float> x(static_cast<std::size_t>(rows) * c.n);
+      for (float& v : x) v = u(rng);
+      x[3] = 1e30f;  // a huge value must not disturb the other rows of its block
+      auto ref = x;
+      for (std::ptrdiff_t r = 0; r < rows; ++r)
+        c.r.apply(sasq::Span<float>(ref.data() + static_cast<std::size_t>(r) * c.n, c.n));
+      c.r.apply_rows(sasq::MatrixView<float>(x.data(), rows, static_cast<std::ptrdiff_t>(c.n)));
+      std::size_t same = 0;
+      for (std::size_t i = 0; i < x.size(); ++i) same += std::memcmp(&x[i], &ref[i], sizeof(float)) == 0;
+      CHECK(same == x.size());
     }
   }
 }

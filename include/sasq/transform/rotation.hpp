@@ -2,6 +2,7 @@
 //   Q = D · (B ⊗ H_{2^k} / √(2^k)),   D = diag(±1) or I,   B (m × m) = H_m / √m or seeded random orthogonal.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -90,10 +91,29 @@ class Rotation {
   }
 
   /// X <- X Q for every row of X (rows × n): activations, or W <- W Q for a linear reading x.
+  /// Bit-identical to apply() on each row: the dense factor B is applied to blocks of rows at once
+  /// (mix_rows), with every output's double sum taken in the same order as mix().
   void apply_rows(MatrixView<float> x) const {
     check_length(static_cast<std::size_t>(x.cols()));
-    std::vector<float> tmp(m_ > 1 ? n_ : 0);
-    for (std::ptrdiff_t r = 0; r < x.rows(); ++r) apply_impl(x.row_ptr(r), tmp.data());
+    if (m_ == 1) {
+      for (std::ptrdiff_t r = 0; r < x.rows(); ++r) apply_impl(x.row_ptr(r), nullptr);
+      return;
+    }
+    const std::size_t p = n_ / m_;
+    std::vector<double> xd(m_ * kMixRows * p), acc(kMixRows * p);
+    for (std::ptrdiff_t r0 = 0; r0 < x.rows(); r0 += kMixRows) {
+      const std::ptrdiff_t rows = std::min<std::ptrdiff_t>(kMixRows, x.rows() - r0);
+      for (std::ptrdiff_t r = r0; r < r0 + rows; ++r) {
+        float* row = x.row_ptr(r);
+        if (!signs_.empty()) {
+          for (std::size_t i = 0; i < n_; ++i) row[i] *= signs_[i];
+        }
+        if (p > 1) {
+          for (std::size_t i = 0; i < m_; ++i) fwht(Span<float>(row + i * p, p));
+        }
+      }
+      mix_rows(x, r0, rows, xd.data(), acc.data());
+    }
   }
 
   /// W <- Qᵀ W for W of shape n × cols (every column c: w_c <- Qᵀ w_c), for a linear writing x.
@@ -158,6 +178,33 @@ class Rotation {
       }
     }
     for (std::size_t i = 0; i < n_; ++i) x[i] = tmp[i];
+  }
+
+  /// Rows per block of mix_rows.
+  static constexpr std::ptrdiff_t kMixRows = 16;
+
+  /// mix() on rows r0 .. r0+rows-1 of x at once: xd[i][r·p + b] = x[r][i·p + b] in double, then
+  /// y[r][a·p + b] = Σ_i B[i][a] xd[i][r·p + b] summed over i in order from 0.0 (as mix(); each
+  /// product of two floats is exact in double, so a fused multiply-add gives the same sums).
+  void mix_rows(MatrixView<float> x, std::ptrdiff_t r0, std::ptrdiff_t rows, double* xd, double* acc) const {
+    const std::size_t p = n_ / m_, width = static_cast<std::size_t>(rows) * p;
+    for (std::ptrdiff_t r = 0; r < rows; ++r) {
+      const float* row = x.row_ptr(r0 + r);
+      for (std::size_t i = 0; i < m_; ++i)
+        for (std::size_t b = 0; b < p; ++b) xd[i * width + static_cast<std::size_t>(r) * p + b] = row[i * p + b];
+    }
+    for (std::size_t a = 0; a < m_; ++a) {
+      for (std::size_t j = 0; j < width; ++j) acc[j] = 0.0;
+      for (std::size_t i = 0; i < m_; ++i) {
+        const double coef = base_[i * m_ + a];
+        const double* xi = xd + i * width;
+        for (std::size_t j = 0; j < width; ++j) acc[j] += coef * xi[j];
+      }
+      for (std::ptrdiff_t r = 0; r < rows; ++r) {
+        float* row = x.row_ptr(r0 + r);
+        for (std::size_t b = 0; b < p; ++b) row[a * p + b] = static_cast<float>(acc[static_cast<std::size_t>(r) * p + b]);
+      }
+    }
   }
 
   std::size_t n_ = 0;
