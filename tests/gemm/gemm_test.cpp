@@ -138,16 +138,49 @@ TEST_CASE("every activation type x weight format x epilogue on one tail shape") 
 TEST_CASE("decode tiles (1 and 2 rows: split accumulators, fused group loop) over every format") {
   if (!isa_available()) return;
   std::mt19937 rng(11);
+  const WeightFormat formats[] = {{8, 0}, {4, 0}, {4, 32}, {4, 64}, {4, 128}, {8, 32}, {8, 64}, {8, 128}};
   int i = 0;
   for (std::ptrdiff_t m : {1, 2, 8, 14})
-    for (WeightFormat f : kFormats)
-      for (std::ptrdiff_t k : {24, 1000, 1031}) {
-        Case c{m, 130, k, i % 2 == 0, f, i % 6, i % 3 == 0};
-        if (c.epilogue == 3) c.fmt.gate_up_pair = true;
-        run(c, rng);
-        ++i;
-      }
-  for (WeightFormat f : kFormats) run(Case{2, 9, 2048, true, f, 0, false, 1}, rng);  // extremes through every group
+    for (WeightFormat f : formats)
+      for (std::ptrdiff_t k : {8, 24, 130, 1000, 1031})
+        for (bool s : {true, false}) {
+          Case c{m, k == 130 ? 16 : 130, k, s, f, i % 6, i % 3 == 0};
+          if (c.epilogue == 3) c.fmt.gate_up_pair = true;
+          run(c, rng);
+          ++i;
+        }
+  // Extremes through every group: s8 and u8 activations at their minimum and maximum.
+  for (WeightFormat f : formats)
+    for (int fill : {1, 2})
+      for (bool s : {true, false}) run(Case{2, 9, 2048, s, f, 0, false, fill}, rng);
+}
+
+TEST_CASE("decode with grouped weights: u8 zero point 128 in one row and not in the other") {
+  if (!isa_available()) return;
+  std::mt19937 rng(12);
+  for (WeightFormat f : {WeightFormat{4, 32}, WeightFormat{4, 128}, WeightFormat{8, 64}})
+    for (std::ptrdiff_t k : {100, 1031})
+      for (std::int32_t z0 : {128, 0})
+        for (std::int32_t z1 : {128, 255}) {
+          const std::ptrdiff_t m = 2, n = 70;
+          std::uniform_int_distribution<int> wd(f.bits == 8 ? -128 : -8, f.bits == 8 ? 127 : 7), ad(0, 255);
+          std::vector<std::uint8_t> a(static_cast<std::size_t>(m * k));
+          for (auto& v : a) v = static_cast<std::uint8_t>(ad(rng));
+          std::vector<std::int8_t> w(static_cast<std::size_t>(n * k));
+          for (auto& v : w) v = static_cast<std::int8_t>(wd(rng));
+          std::vector<float> ws(static_cast<std::size_t>(n * sasq::detail::scales_per_row(f, k)), 0.01f);
+          std::vector<float> row_scales(m, 0.02f);
+          ActivationQuant act = ActivationQuant::per_token(row_scales);
+          const std::vector<std::int32_t> zps{z0, z1};
+          act.row_zero_points = zps;
+          MatrixView<const std::uint8_t> av(a.data(), m, k);
+          MatrixView<const std::int8_t> wv(w.data(), n, k);
+          std::vector<float> ref(static_cast<std::size_t>(m * n)), out(ref.size(), 99.0f);
+          sasq::gemm_reference(av, act, wv, sasq::Span<const float>(ws), f, Epilogue{}, MatrixView<float>(ref.data(), m, n));
+          sasq::gemm(av, act, sasq::pack_weights(wv, ws, f), Epilogue{}, MatrixView<float>(out.data(), m, n));
+          INFO("bits=", f.bits, " group=", f.group_size, " K=", k, " zero points ", z0, ", ", z1);
+          CHECK(bits_equal(ref, out));
+        }
 }
 
 TEST_CASE("extreme values: all minimum and all maximum activations and weights") {
