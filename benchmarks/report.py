@@ -61,27 +61,35 @@ def main():
 
     # 1. Decode at the memory limit.
     print("### Decode (M = 1): GB/s of packed weights, and as a fraction of the stream read of the same size class\n")
-    print("| weights | threads | stream read GB/s | sasq INT8 | W4A8 per-channel | W4A8 g128 | oneDNN s8s8 | oneDNN u8s8 |"
-          " INT8 / stream | INT8 / oneDNN (time) | W4A8 / oneDNN | W4A8 g128 / oneDNN |")
-    print("|---" * 12 + "|")
+    print("Stream read: abs-max = the dynamic quantizer's abs-max reduction; xor = the plain reader (eight "
+          "independent XOR accumulators), the ceiling the ≥ 85% target is measured against.\n")
+    print("| weights | threads | stream read GB/s (abs-max) | (xor) | sasq INT8 | W4A8 per-channel | W4A8 g128 | oneDNN s8s8 |"
+          " oneDNN u8s8 | INT8 / abs-max | INT8 / xor | INT8 / oneDNN (time) | W4A8 / oneDNN | W4A8 g128 / oneDNN |")
+    print("|---" * 14 + "|")
     for st, stream_bytes in (("l2", None), ("l3", 1 << 24), ("layer7b", 1 << 30)):
         for t in (1, 2):
             get = lambda impl: d.get(f"decode_{st}/{impl}/threads:{t}")  # noqa: E731
             stream = d.get(f"stream_read/bytes:{stream_bytes}/threads:{t}") if stream_bytes else None
+            xor = d.get(f"read_xor/bytes:{stream_bytes}/threads:{t}") if stream_bytes else None
             sgb = stream["GBps"] if stream else None
+            xgb = xor["GBps"] if xor else None
             cells = [get(i) for i in ("sasq_int8", "sasq_w4a8", "sasq_w4a8g128", "onednn_s8s8", "onednn_u8s8")]
             gbs = [c["GBps"] if c else None for c in cells]
             secs = [c["seconds"] if c else None for c in cells]
             dnn = best(secs[3], secs[4])
             frac = None if sgb is None or gbs[0] is None else gbs[0] / sgb
+            xfrac = None if xgb is None or gbs[0] is None else gbs[0] / xgb
             r8, r4, r4g = ratio(dnn, secs[0]), ratio(dnn, secs[1]), ratio(dnn, secs[2])
-            print(f"| {st} | {t} | {fmt(sgb, 1)} | " + " | ".join(fmt(x, 1) for x in gbs) +
-                  f" | {fmt(frac)} | {fmt(r8)} | {fmt(r4)} | {fmt(r4g)} |")
+            print(f"| {st} | {t} | {fmt(sgb, 1)} | {fmt(xgb, 1)} | " + " | ".join(fmt(x, 1) for x in gbs) +
+                  f" | {fmt(frac)} | {fmt(xfrac)} | {fmt(r8)} | {fmt(r4)} | {fmt(r4g)} |")
             if st == "l2":
                 continue
             where = "L3-resident 4096²" if st == "l3" else "LLaMA-7B layer from DRAM"
+            if xfrac is not None:
+                rows.append((f"decode INT8 ≥ 85% of stream read (xor reader), {where}, {t} thr", f"{100 * xfrac:.0f}%",
+                             mark(xfrac >= 0.85)))
             if frac is not None:
-                rows.append((f"decode INT8 ≥ 85% of stream read, {where}, {t} thr", f"{100 * frac:.0f}%", mark(frac >= 0.85)))
+                rows.append((f"decode INT8 / abs-max stream read (informational), {where}, {t} thr", f"{100 * frac:.0f}%", "—"))
             if r8 is not None:
                 rows.append((f"decode INT8 ≥ 1.2× oneDNN, {where}, {t} thr", f"{r8:.2f}×", mark(r8 >= 1.2)))
             for name, r in (("W4A8 per-channel", r4), ("W4A8 g128", r4g)):
@@ -197,10 +205,10 @@ def main():
             ys = [(d.get(f"decode_{s}/{i}/threads:{t}") or {}).get("GBps") or 0 for (s, t) in groups]
             ax.bar([k + (j - len(impls) / 2 + 0.5) * width for k in range(len(groups))], ys, width, label=i)
         for k, (s, t) in enumerate(groups):  # the stream read of the same size class, same run
-            sr = d.get(f"stream_read/bytes:{(1 << 24) if s == 'l3' else (1 << 30)}/threads:{t}")
+            sr = d.get(f"read_xor/bytes:{(1 << 24) if s == 'l3' else (1 << 30)}/threads:{t}")
             if sr:
                 ax.hlines(sr["GBps"], k - 0.45, k + 0.45, colors="black", linestyles="dashed",
-                          label="stream read" if k == 0 else None)
+                          label="stream read (xor reader)" if k == 0 else None)
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels([f"{'4096² (L3)' if s == 'l3' else '7B layer (DRAM)'}\n{t} thr" for s, t in groups])
         ax.set_ylabel("GB/s of packed weights (higher is better)")

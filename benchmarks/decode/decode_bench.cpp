@@ -10,20 +10,28 @@
 // Before timing, every output column of every projection is compared with the exact integer dot
 // product (weight and activation scales are 1, so the f32 output must equal float(exact)).
 // Names: decode_<set>/<impl>/threads:<t>; counters GBps (packed weights + scales + column sums per
-// second); the time is per layer (all its projections); stream_read/bytes:<b>/threads:<t> reads a
-// 16 MiB (L3) or 1 GiB (DRAM) buffer (GBps).
+// second); the time is per layer (all its projections). Two read-bandwidth probes over a 16 MiB (L3) or
+// 1 GiB (DRAM) buffer, GBps: stream_read/bytes:<b>/threads:<t> is the abs-max reduction of the dynamic
+// quantizer (a real kernel, but one dependent max chain per vector), read_xor/... the plain reader:
+// eight independent XOR accumulators over 512 bytes per step, the most a core's loads can stream.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "sasq/core/config.hpp"
 #include "sasq/cpu/executor.hpp"
 #include "sasq/gemm/gemm.hpp"
 #include "sasq/gemm/quantize_activations.hpp"
+
+#if SASQ_HAS_X86_KERNELS
+#include <immintrin.h>
+#endif
 
 #if SASQ_BENCH_ONEDNN
 #include <omp.h>
@@ -203,17 +211,85 @@ void bm_onednn(benchmark::State& state, const std::string& set, bool u8) {
 }
 #endif
 
-/// Read bandwidth: the AVX-512 / AVX2 abs-max reduction of quantize_dynamic_per_token_s8 over a buffer
-/// of `bytes` (16 MiB: L3; 1 GiB: DRAM), split in contiguous parts over `threads` threads of the pool.
-void bm_stream_read(benchmark::State& state) {
-  const std::int64_t n = state.range(0) / 4;
-  const int threads = static_cast<int>(state.range(1));
-  static std::map<std::int64_t, sasq::AlignedBuffer<float>> buffers;  // built once per size
+/// The 16 MiB or 1 GiB probe buffer of `n` floats (all 1.0f), built once per size.
+sasq::AlignedBuffer<float>& probe_buffer(std::int64_t n) {
+  static std::map<std::int64_t, sasq::AlignedBuffer<float>> buffers;
   sasq::AlignedBuffer<float>& x = buffers[n];
   if (x.empty()) {
     x = sasq::AlignedBuffer<float>(static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = 1.0f;
   }
+  return x;
+}
+
+/// XOR of `bytes` bytes (a multiple of 512) read as 64-bit words: eight independent accumulators, so
+/// nothing but the loads limits the rate.
+std::uint64_t xor_read_scalar(const std::uint8_t* p, std::int64_t bytes) {
+  std::uint64_t x[8] = {};
+  for (std::int64_t i = 0; i < bytes; i += 64)
+    for (int j = 0; j < 8; ++j) {
+      std::uint64_t v;
+      std::memcpy(&v, p + i + 8 * j, 8);
+      x[j] ^= v;
+    }
+  return x[0] ^ x[1] ^ x[2] ^ x[3] ^ x[4] ^ x[5] ^ x[6] ^ x[7];
+}
+
+#if SASQ_HAS_X86_KERNELS
+SASQ_TARGET("avx2") std::uint64_t xor_read_avx2(const std::uint8_t* p, std::int64_t bytes) {
+  __m256i x[8];
+  for (auto& v : x) v = _mm256_setzero_si256();
+  for (std::int64_t i = 0; i < bytes; i += 256)
+    for (int j = 0; j < 8; ++j)
+      x[j] = _mm256_xor_si256(x[j], _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32 * j)));
+  for (int j = 1; j < 8; ++j) x[0] = _mm256_xor_si256(x[0], x[j]);
+  return static_cast<std::uint64_t>(_mm256_extract_epi64(x[0], 0) ^ _mm256_extract_epi64(x[0], 3));
+}
+
+SASQ_TARGET("avx512f") std::uint64_t xor_read_avx512(const std::uint8_t* p, std::int64_t bytes) {
+  __m512i x[8];
+  for (auto& v : x) v = _mm512_setzero_si512();
+  for (std::int64_t i = 0; i < bytes; i += 512)
+    for (int j = 0; j < 8; ++j) x[j] = _mm512_xor_si512(x[j], _mm512_load_si512(p + i + 64 * j));
+  for (int j = 1; j < 8; ++j) x[0] = _mm512_xor_si512(x[0], x[j]);
+  return static_cast<std::uint64_t>(_mm512_reduce_or_epi64(x[0]));
+}
+#endif
+
+/// Read bandwidth, the plain reader: xor_read_* over a buffer of `bytes` (16 MiB: L3; 1 GiB: DRAM), split
+/// in contiguous 512-byte aligned parts over `threads` threads of the pool.
+void bm_read_xor(benchmark::State& state) {
+  const std::int64_t bytes = state.range(0), blocks = bytes / 512;
+  const int threads = static_cast<int>(state.range(1));
+  const auto* data = reinterpret_cast<const std::uint8_t*>(probe_buffer(bytes / 4).data());
+  std::vector<std::uint64_t> partial(static_cast<std::size_t>(threads));
+  auto read = [&](int t) {
+    const std::uint8_t* p = data + blocks * t / threads * 512;
+    const std::int64_t n = (blocks * (t + 1) / threads - blocks * t / threads) * 512;
+    std::uint64_t& r = partial[static_cast<std::size_t>(t)];
+    switch (sasq::cpu::default_isa()) {
+#if SASQ_HAS_X86_KERNELS
+      case sasq::Isa::kAvx512Vnni: r = xor_read_avx512(p, n); break;
+      case sasq::Isa::kAvx2: r = xor_read_avx2(p, n); break;
+#endif
+      default: r = xor_read_scalar(p, n); break;
+    }
+  };
+  for (auto _ : state) {
+    sasq::cpu::parallel_run({}, threads, read);
+    benchmark::DoNotOptimize(partial.data());
+  }
+  for (std::uint64_t r : partial)  // every float is 1.0f: the XOR of an even count of equal words is 0
+    if (r != 0) state.SkipWithError("read_xor: the buffer's XOR is not 0");
+  state.counters["GBps"] = benchmark::Counter(1e-9 * static_cast<double>(bytes), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+/// Read bandwidth: the AVX-512 / AVX2 abs-max reduction of quantize_dynamic_per_token_s8 over a buffer
+/// of `bytes` (16 MiB: L3; 1 GiB: DRAM), split in contiguous parts over `threads` threads of the pool.
+void bm_stream_read(benchmark::State& state) {
+  const std::int64_t n = state.range(0) / 4;
+  const int threads = static_cast<int>(state.range(1));
+  sasq::AlignedBuffer<float>& x = probe_buffer(n);
   std::vector<float> partial(static_cast<std::size_t>(threads));
   auto read = [&](int t) {
     const std::int64_t b = n * t / threads, e = n * (t + 1) / threads;
@@ -236,8 +312,10 @@ void bm_stream_read(benchmark::State& state) {
 
 void register_all() {
   for (int t : {1, 2}) {
-    for (std::int64_t bytes : {std::int64_t{1} << 24, std::int64_t{1} << 30})
+    for (std::int64_t bytes : {std::int64_t{1} << 24, std::int64_t{1} << 30}) {
       benchmark::RegisterBenchmark("stream_read", bm_stream_read)->ArgNames({"bytes", "threads"})->Args({bytes, t})->UseRealTime()->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark("read_xor", bm_read_xor)->ArgNames({"bytes", "threads"})->Args({bytes, t})->UseRealTime()->Unit(benchmark::kMicrosecond);
+    }
     for (const std::string set : {"l2", "l3", "layer7b"}) {
       for (Impl i : {kInt8, kW4A8, kW4A8G128})
         benchmark::RegisterBenchmark(("decode_" + set + "/" + kImplNames[i]).c_str(), [set, i](benchmark::State& st) { bm_sasq(st, set, i); })
