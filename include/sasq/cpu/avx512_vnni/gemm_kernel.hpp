@@ -13,9 +13,11 @@
 #pragma once
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 
 #include "sasq/core/config.hpp"
+#include "sasq/cpu/avx512_vnni/prefill_pass.hpp"
 #include "sasq/cpu/gemm_tile.hpp"
 #include "sasq/cpu/isa.hpp"
 #include "sasq/gemm/packed_weights.hpp"
@@ -273,8 +275,53 @@ struct GemmKernel<isa::avx512_vnni> {
     }
   }
 
+  /// Prefill tile (R = 3..6 rows): per-channel scales in one prefill_pass straight into C (full blocks)
+  /// or y; group scales one pass per group into y, then fmaf(y, as, bias) (Dequantize::apply_row).
+  template <int R, int Bits, bool Uniform>
+  SASQ_TARGET_AVX512_VNNI __attribute__((noinline)) static void prefill_tile(const PackedWeights& w, const TileArgs& t,
+                                                                           float* y) {
+    constexpr int V = kPanelsPerBlock;
+    const std::ptrdiff_t groups = w.groups(), octs = w.k_padded() / kKStep, group_octs = w.group_size() / kKStep;
+    avx512_vnni_asm::PassArgs p{w.block(t.p0 / kPanelsPerBlock), t.a, t.lda, octs, w.col_sums(t.p0, 0),
+                                w.scales(t.p0, 0), groups * kPanelCols * 4, t.shift, t.row_scale, t.bias,
+                                y, kTileCols * 4};
+    if (groups == 1) {
+      const bool full = t.c && t.c_cols == kTileCols;
+      if (full) {
+        p.d = t.c;
+        p.ldd = t.ldc * 4;
+      }
+      avx512_vnni_asm::prefill_pass<R, Bits, Uniform, true>(p);
+      if (t.c && !full)
+        for (int r = 0; r < R; ++r)
+          for (int v = 0; v < V; ++v) store(t, y, r, v, _mm512_load_ps(y + r * kTileCols + v * kPanelCols));
+      return;
+    }
+    for (int i = 0; i < R * kTileCols; i += 16) _mm512_store_ps(y + i, _mm512_setzero_ps());
+    for (std::ptrdiff_t g = 0; g < groups; ++g) {
+      p.n = std::min(group_octs, octs - g * group_octs);
+      p.cs = w.col_sums(t.p0, g);
+      p.sc = w.scales(t.p0, g);
+      avx512_vnni_asm::prefill_pass<R, Bits, Uniform, false>(p);
+    }
+    // Row scale and bias (Dequantize::apply_row).
+    for (int r = 0; r < R; ++r) {
+      const __m512 rs = _mm512_set1_ps(t.row_scale[r]);
+      for (int v = 0; v < V; ++v) {
+        float* yv = y + r * kTileCols + v * kPanelCols;
+        store(t, y, r, v, _mm512_fmadd_ps(_mm512_load_ps(yv), rs, _mm512_load_ps(t.bias + v * kPanelCols)));
+      }
+    }
+  }
+
   template <int R, int Bits>
   SASQ_TARGET_AVX512_VNNI static void kernel(const PackedWeights& w, const TileArgs& t, float* y) {
+    if constexpr (R >= 3) {
+      bool uniform = true;
+      for (int r = 1; r < R; ++r) uniform = uniform && t.shift[r] == t.shift[0];
+      uniform ? prefill_tile<R, Bits, true>(w, t, y) : prefill_tile<R, Bits, false>(w, t, y);
+      return;
+    }
     constexpr int V = kPanelsPerBlock;
     constexpr __mmask16 kAll = 0xFFFF;  // masked forms avoid GCC 12's _mm512_undefined warnings
     const std::ptrdiff_t groups = w.groups(), octs = w.k_padded() / kKStep, group_octs = w.group_size() / kKStep;

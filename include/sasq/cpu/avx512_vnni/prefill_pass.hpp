@@ -1,0 +1,325 @@
+// One pass of the AVX-512 VNNI prefill tile (R = 3..6 rows x 4 panels = 64 columns) over n K octets,
+// in inline assembly: zero the R x 4 int32 accumulators (zmm 4r + v), run the K loop, and flush them
+// from the registers. GCC 12 keeps such a tile in registers only when the loop is alone in its function
+// (then the accumulators go through memory at every group); with a flush in the same function it spills
+// or shuffles them inside the loop, so both are written out here. AT&T syntax, GCC and Clang.
+//   loop, per octet and quad q: 4 weight vectors in zmm28..31 (int8: loaded; int4: nibble q masked with
+//     0x0F, sign-extended by vpshufb), per row one vpbroadcastd of 4 activation bytes (zmm27), 4 vpdpbusd
+//     (u8 activations x s8 weights, exact int32);
+//   flush, per panel v and row r: acc -= shift[r] · colsum (int32 wraps and the exact sum fits, so this
+//     is the value the reference gets), then one of (epilogue.hpp):
+//     group:  d[r][v] = fmaf(float(acc), ws, d[r][v])                 Dequantize::apply_group
+//     final:  d[r][v] = fmaf(fmaf(float(acc), ws, 0), as[r], bias[v])  apply_group from 0, apply_row
+//   Uniform: every row has the same shift (s8 A, a per-tensor u8 zero point): one vpmulld per panel.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "sasq/core/config.hpp"
+
+#if SASQ_HAS_X86_KERNELS
+
+namespace sasq::cpu::avx512_vnni_asm {
+
+/// int4 decode constants: the nibble -> int8 table for vpshufb in every 128-bit lane, then 0x0F bytes.
+struct alignas(64) Int4Consts {
+  std::int8_t lut[64];
+  std::uint8_t low4[64];
+};
+inline constexpr Int4Consts kInt4Consts = {
+    {0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1,
+     0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1},
+    {0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F,
+     0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F,
+     0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F,
+     0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F}};
+
+/// Operands of one pass. Pointers advance as in the packed layouts; byte strides.
+struct PassArgs {
+  const std::uint8_t* wo;     ///< the block's packed weights at the pass's first octet
+  const std::uint8_t* ao;     ///< packed A, row 0 of the tile, at the pass's first octet
+  std::ptrdiff_t lda;         ///< bytes between packed A rows
+  std::ptrdiff_t n;           ///< K octets, >= 1
+  const std::int32_t* cs;     ///< 16 column sums of panel 0 of the block, this group (64-byte aligned)
+  const float* sc;            ///< 16 weight scales of panel 0, this group (64-byte aligned)
+  std::ptrdiff_t ps;          ///< bytes from panel v to v + 1 in cs and sc
+  const std::int32_t* shift;  ///< per row: 128 (s8 A) or the zero point (u8 A)
+  const float* row_scale;     ///< per row activation scale (final passes)
+  const float* bias;          ///< 64 floats, 64-byte aligned (final passes)
+  float* d;                   ///< output row 0 (group passes: 64-byte aligned)
+  std::ptrdiff_t ldd;         ///< bytes between output rows
+};
+
+// Accumulator register of row r, panel v: zmm(4r + v).
+#define SASQ_ACC(r, v) SASQ_ACC_##r##_##v
+#define SASQ_ACC_0_0 "0"
+#define SASQ_ACC_0_1 "1"
+#define SASQ_ACC_0_2 "2"
+#define SASQ_ACC_0_3 "3"
+#define SASQ_ACC_1_0 "4"
+#define SASQ_ACC_1_1 "5"
+#define SASQ_ACC_1_2 "6"
+#define SASQ_ACC_1_3 "7"
+#define SASQ_ACC_2_0 "8"
+#define SASQ_ACC_2_1 "9"
+#define SASQ_ACC_2_2 "10"
+#define SASQ_ACC_2_3 "11"
+#define SASQ_ACC_3_0 "12"
+#define SASQ_ACC_3_1 "13"
+#define SASQ_ACC_3_2 "14"
+#define SASQ_ACC_3_3 "15"
+#define SASQ_ACC_4_0 "16"
+#define SASQ_ACC_4_1 "17"
+#define SASQ_ACC_4_2 "18"
+#define SASQ_ACC_4_3 "19"
+#define SASQ_ACC_5_0 "20"
+#define SASQ_ACC_5_1 "21"
+#define SASQ_ACC_5_2 "22"
+#define SASQ_ACC_5_3 "23"
+
+// Row addresses: A rows 3..5 and output rows 3..5 from [a3] (set to a + 3 lda before the loop, to
+// d + 3 ldd before the flush).
+#define SASQ_A0 "(%[ao])"
+#define SASQ_A1 "(%[ao],%[lda])"
+#define SASQ_A2 "(%[ao],%[lda],2)"
+#define SASQ_A3 "(%[a3])"
+#define SASQ_A4 "(%[a3],%[lda])"
+#define SASQ_A5 "(%[a3],%[lda],2)"
+#define SASQ_D0 "(%[d])"
+#define SASQ_D1 "(%[d],%[ldd])"
+#define SASQ_D2 "(%[d],%[ldd],2)"
+#define SASQ_D3 "(%[a3])"
+#define SASQ_D4 "(%[a3],%[ldd])"
+#define SASQ_D5 "(%[a3],%[ldd],2)"
+#define SASQ_DA(r, v) #v "*64" SASQ_D##r
+
+#define SASQ_ZERO1(r)                                                          \
+  "vpxord %%zmm" SASQ_ACC(r, 0) ", %%zmm" SASQ_ACC(r, 0) ", %%zmm" SASQ_ACC(r, 0) "\n\t" \
+  "vpxord %%zmm" SASQ_ACC(r, 1) ", %%zmm" SASQ_ACC(r, 1) ", %%zmm" SASQ_ACC(r, 1) "\n\t" \
+  "vpxord %%zmm" SASQ_ACC(r, 2) ", %%zmm" SASQ_ACC(r, 2) ", %%zmm" SASQ_ACC(r, 2) "\n\t" \
+  "vpxord %%zmm" SASQ_ACC(r, 3) ", %%zmm" SASQ_ACC(r, 3) ", %%zmm" SASQ_ACC(r, 3) "\n\t"
+#define SASQ_ZERO3 SASQ_ZERO1(0) SASQ_ZERO1(1) SASQ_ZERO1(2)
+#define SASQ_ZERO4 SASQ_ZERO3 SASQ_ZERO1(3)
+#define SASQ_ZERO5 SASQ_ZERO4 SASQ_ZERO1(4)
+#define SASQ_ZERO6 SASQ_ZERO5 SASQ_ZERO1(5)
+
+// Weight vectors of quad q into zmm28..31. int8: 512-byte octets, quad q at q * 256.
+#define SASQ_W8(q)                           \
+  "vmovdqa64 " #q "*256(%[wo]), %%zmm28\n\t"     \
+  "vmovdqa64 " #q "*256+64(%[wo]), %%zmm29\n\t"  \
+  "vmovdqa64 " #q "*256+128(%[wo]), %%zmm30\n\t" \
+  "vmovdqa64 " #q "*256+192(%[wo]), %%zmm31\n\t"
+// int4: 256-byte octets, nibble q of each byte (q = 1: vpsrlw 4), & 0x0F (zmm25), table (zmm26).
+#define SASQ_SHIFT0(z)
+#define SASQ_SHIFT1(z) "vpsrlw $4, %%" z ", %%" z "\n\t"
+#define SASQ_NIB(q, z, off)                                                        \
+  "vmovdqa64 " off "(%[wo]), %%" z "\n\t" SASQ_SHIFT##q(z) "vpandd %%zmm25, %%" z ", %%" z "\n\t" \
+  "vpshufb %%" z ", %%zmm26, %%" z "\n\t"
+#define SASQ_W4(q) SASQ_NIB(q, "zmm28", "0") SASQ_NIB(q, "zmm29", "64") SASQ_NIB(q, "zmm30", "128") SASQ_NIB(q, "zmm31", "192")
+#define SASQ_CONSTS8
+#define SASQ_CONSTS4 "vmovdqa64 %[lut], %%zmm26\n\t" "vmovdqa64 %[low4], %%zmm25\n\t"
+#define SASQ_OB8 "512"
+#define SASQ_OB4 "256"
+
+// Row r of quad q: 4 activation bytes at A row r + 4q, 4 vpdpbusd.
+#define SASQ_DP(q, r)                                                     \
+  "vpbroadcastd " #q "*4" SASQ_A##r ", %%zmm27\n\t"                       \
+  "vpdpbusd %%zmm28, %%zmm27, %%zmm" SASQ_ACC(r, 0) "\n\t"                \
+  "vpdpbusd %%zmm29, %%zmm27, %%zmm" SASQ_ACC(r, 1) "\n\t"                \
+  "vpdpbusd %%zmm30, %%zmm27, %%zmm" SASQ_ACC(r, 2) "\n\t"                \
+  "vpdpbusd %%zmm31, %%zmm27, %%zmm" SASQ_ACC(r, 3) "\n\t"
+#define SASQ_DP3(q) SASQ_DP(q, 0) SASQ_DP(q, 1) SASQ_DP(q, 2)
+#define SASQ_DP4(q) SASQ_DP3(q) SASQ_DP(q, 3)
+#define SASQ_DP5(q) SASQ_DP4(q) SASQ_DP(q, 4)
+#define SASQ_DP6(q) SASQ_DP5(q) SASQ_DP(q, 5)
+
+#define SASQ_LOOP(bits, R)                                                                     \
+  SASQ_ZERO##R SASQ_CONSTS##bits "lea (%[ao],%[lda],2), %[a3]\n\t"                              \
+  "add %[lda], %[a3]\n\t"                                                                      \
+  "1:\n\t" SASQ_W##bits(0) SASQ_DP##R(0) SASQ_W##bits(1) SASQ_DP##R(1) "add $" SASQ_OB##bits ", %[wo]\n\t" \
+  "add $8, %[ao]\n\t"                                                                          \
+  "add $8, %[a3]\n\t"                                                                          \
+  "dec %[n]\n\t"                                                                               \
+  "jnz 1b\n\t"
+
+// Flush. Column sums of panel v into zmm27, scales into zmm28 (panel 3 through [n], free after the loop);
+// the shift correction in zmm24; final: zmm29 = 0, bias of panel v in zmm30.
+#define SASQ_CS0 "(%[cs])"
+#define SASQ_CS1 "(%[cs],%[ps])"
+#define SASQ_CS2 "(%[cs],%[ps],2)"
+#define SASQ_CS3 "(%[n])"
+#define SASQ_SC0 "(%[sc])"
+#define SASQ_SC1 "(%[sc],%[ps])"
+#define SASQ_SC2 "(%[sc],%[ps],2)"
+#define SASQ_SC3 "(%[n])"
+#define SASQ_PRE0(base)
+#define SASQ_PRE1(base)
+#define SASQ_PRE2(base)
+#define SASQ_PRE3(base) "lea (%[" base "],%[ps],2), %[n]\n\t" "add %[ps], %[n]\n\t"
+#define SASQ_CORRH_U "vpmulld (%[sh])%{1to16%}, %%zmm27, %%zmm24\n\t"
+#define SASQ_CORRH_N
+#define SASQ_CORRR_U(r)
+#define SASQ_CORRR_N(r) "vpmulld " #r "*4(%[sh])%{1to16%}, %%zmm27, %%zmm24\n\t"
+#define SASQ_BIAS_G(v)
+#define SASQ_BIAS_F(v) "vmovaps " #v "*64(%[bias]), %%zmm30\n\t"
+#define SASQ_FSETUP_G "lea (%[d],%[ldd],2), %[a3]\n\t" "add %[ldd], %[a3]\n\t"
+#define SASQ_FSETUP_F SASQ_FSETUP_G "vpxord %%zmm29, %%zmm29, %%zmm29\n\t"
+#define SASQ_STORE_G(r, v, a)                                    \
+  "vfmadd213ps " SASQ_DA(r, v) ", %%zmm28, %%zmm" a "\n\t"        \
+  "vmovaps %%zmm" a ", " SASQ_DA(r, v) "\n\t"
+#define SASQ_STORE_F(r, v, a)                                                  \
+  "vfmadd213ps %%zmm29, %%zmm28, %%zmm" a "\n\t"                                \
+  "vfmadd132ps " #r "*4(%[rs])%{1to16%}, %%zmm30, %%zmm" a "\n\t"               \
+  "vmovups %%zmm" a ", " SASQ_DA(r, v) "\n\t"
+#define SASQ_FROW_(r, v, U, F, a)                                     \
+  SASQ_CORRR_##U(r) "vpsubd %%zmm24, %%zmm" a ", %%zmm" a "\n\t"    \
+  "vcvtdq2ps %%zmm" a ", %%zmm" a "\n\t" SASQ_STORE_##F(r, v, a)
+#define SASQ_FROW(r, v, U, F) SASQ_FROW_(r, v, U, F, SASQ_ACC(r, v))
+#define SASQ_FROWS3(v, U, F) SASQ_FROW(0, v, U, F) SASQ_FROW(1, v, U, F) SASQ_FROW(2, v, U, F)
+#define SASQ_FROWS4(v, U, F) SASQ_FROWS3(v, U, F) SASQ_FROW(3, v, U, F)
+#define SASQ_FROWS5(v, U, F) SASQ_FROWS4(v, U, F) SASQ_FROW(4, v, U, F)
+#define SASQ_FROWS6(v, U, F) SASQ_FROWS5(v, U, F) SASQ_FROW(5, v, U, F)
+#define SASQ_FLUSH_V(v, R, U, F)                                                                \
+  SASQ_PRE##v("cs") "vmovdqa32 " SASQ_CS##v ", %%zmm27\n\t" SASQ_CORRH_##U SASQ_PRE##v("sc")    \
+  "vmovaps " SASQ_SC##v ", %%zmm28\n\t" SASQ_BIAS_##F(v) SASQ_FROWS##R(v, U, F)
+#define SASQ_FLUSH(R, U, F) \
+  SASQ_FSETUP_##F SASQ_FLUSH_V(0, R, U, F) SASQ_FLUSH_V(1, R, U, F) SASQ_FLUSH_V(2, R, U, F) SASQ_FLUSH_V(3, R, U, F)
+
+#define SASQ_PASS(bits, R, U, F)                                                                                  \
+  __asm__ volatile(SASQ_LOOP(bits, R) SASQ_FLUSH(R, U, F)                                                       \
+                   : [wo] "+r"(wo), [ao] "+r"(ao), [a3] "=&r"(a3), [n] "+r"(n)                                     \
+                   : [lda] "r"(p.lda), [cs] "r"(p.cs), [sc] "r"(p.sc), [ps] "r"(p.ps), [sh] "r"(p.shift),          \
+                     [rs] "r"(p.row_scale), [bias] "r"(p.bias), [d] "r"(p.d), [ldd] "r"(p.ldd), [lut] "m"(kInt4Consts.lut),    \
+                     [low4] "m"(kInt4Consts.low4)                                                              \
+                   : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",     \
+                     "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20",   \
+                     "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30",   \
+                     "xmm31", "cc", "memory")
+#define SASQ_PASS_R(bits, U, F)               \
+  if constexpr (R == 3) SASQ_PASS(bits, 3, U, F); \
+  if constexpr (R == 4) SASQ_PASS(bits, 4, U, F); \
+  if constexpr (R == 5) SASQ_PASS(bits, 5, U, F); \
+  if constexpr (R == 6) SASQ_PASS(bits, 6, U, F);
+#define SASQ_PASS_B(U, F)                           \
+  if constexpr (Bits == 8) {                        \
+    SASQ_PASS_R(8, U, F)                            \
+  } else {                                          \
+    SASQ_PASS_R(4, U, F)                            \
+  }
+
+/// Runs one pass (header comment) of an R-row tile with Bits-bit weights; returns with p.wo and p.ao
+/// advanced past the pass's n octets.
+template <int R, int Bits, bool Uniform, bool Final>
+SASQ_TARGET("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
+inline void prefill_pass(PassArgs& p) {
+  static_assert(R >= 3 && R <= 6 && (Bits == 8 || Bits == 4), "prefill_pass: R in 3..6, Bits 8 or 4");
+  const std::uint8_t* wo = p.wo;
+  const std::uint8_t* ao = p.ao;
+  const std::uint8_t* a3;
+  std::ptrdiff_t n = p.n;
+  if constexpr (Uniform && Final) SASQ_PASS_B(U, F)
+  if constexpr (Uniform && !Final) SASQ_PASS_B(U, G)
+  if constexpr (!Uniform && Final) SASQ_PASS_B(N, F)
+  if constexpr (!Uniform && !Final) SASQ_PASS_B(N, G)
+  (void)a3;
+  (void)n;
+  p.wo = wo;
+  p.ao = ao;
+}
+
+}  // namespace sasq::cpu::avx512_vnni_asm
+
+#undef SASQ_ACC
+#undef SASQ_ACC_0_0
+#undef SASQ_ACC_0_1
+#undef SASQ_ACC_0_2
+#undef SASQ_ACC_0_3
+#undef SASQ_ACC_1_0
+#undef SASQ_ACC_1_1
+#undef SASQ_ACC_1_2
+#undef SASQ_ACC_1_3
+#undef SASQ_ACC_2_0
+#undef SASQ_ACC_2_1
+#undef SASQ_ACC_2_2
+#undef SASQ_ACC_2_3
+#undef SASQ_ACC_3_0
+#undef SASQ_ACC_3_1
+#undef SASQ_ACC_3_2
+#undef SASQ_ACC_3_3
+#undef SASQ_ACC_4_0
+#undef SASQ_ACC_4_1
+#undef SASQ_ACC_4_2
+#undef SASQ_ACC_4_3
+#undef SASQ_ACC_5_0
+#undef SASQ_ACC_5_1
+#undef SASQ_ACC_5_2
+#undef SASQ_ACC_5_3
+#undef SASQ_A0
+#undef SASQ_A1
+#undef SASQ_A2
+#undef SASQ_A3
+#undef SASQ_A4
+#undef SASQ_A5
+#undef SASQ_D0
+#undef SASQ_D1
+#undef SASQ_D2
+#undef SASQ_D3
+#undef SASQ_D4
+#undef SASQ_D5
+#undef SASQ_DA
+#undef SASQ_ZERO1
+#undef SASQ_ZERO3
+#undef SASQ_ZERO4
+#undef SASQ_ZERO5
+#undef SASQ_ZERO6
+#undef SASQ_W8
+#undef SASQ_SHIFT0
+#undef SASQ_SHIFT1
+#undef SASQ_NIB
+#undef SASQ_W4
+#undef SASQ_CONSTS8
+#undef SASQ_CONSTS4
+#undef SASQ_OB8
+#undef SASQ_OB4
+#undef SASQ_DP
+#undef SASQ_DP3
+#undef SASQ_DP4
+#undef SASQ_DP5
+#undef SASQ_DP6
+#undef SASQ_LOOP
+#undef SASQ_CS0
+#undef SASQ_CS1
+#undef SASQ_CS2
+#undef SASQ_CS3
+#undef SASQ_SC0
+#undef SASQ_SC1
+#undef SASQ_SC2
+#undef SASQ_SC3
+#undef SASQ_PRE0
+#undef SASQ_PRE1
+#undef SASQ_PRE2
+#undef SASQ_PRE3
+#undef SASQ_CORRH_U
+#undef SASQ_CORRH_N
+#undef SASQ_CORRR_U
+#undef SASQ_CORRR_N
+#undef SASQ_BIAS_G
+#undef SASQ_BIAS_F
+#undef SASQ_FSETUP_G
+#undef SASQ_FSETUP_F
+#undef SASQ_STORE_G
+#undef SASQ_STORE_F
+#undef SASQ_FROW_
+#undef SASQ_FROW
+#undef SASQ_FROWS3
+#undef SASQ_FROWS4
+#undef SASQ_FROWS5
+#undef SASQ_FROWS6
+#undef SASQ_FLUSH_V
+#undef SASQ_FLUSH
+#undef SASQ_PASS
+#undef SASQ_PASS_R
+#undef SASQ_PASS_B
+
+#endif  // SASQ_HAS_X86_KERNELS
