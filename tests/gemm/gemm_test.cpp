@@ -183,6 +183,24 @@ TEST_CASE("decode with grouped weights: u8 zero point 128 in one row and not in 
         }
 }
 
+TEST_CASE("prefill tiles (3-6 rows: one pass per group, uniform and per-row shifts) over every format") {
+  if (!isa_available()) return;
+  std::mt19937 rng(13);
+  int i = 0;
+  for (std::ptrdiff_t m : {3, 4, 5, 6, 9, 16, 23})
+    for (WeightFormat f : kFormats)
+      for (std::ptrdiff_t k : {8, 20, 136, 1031})
+        for (std::ptrdiff_t n : {64, 100}) {
+          // s8 (uniform +128 shift), u8 per-tensor (uniform zero point), u8 per-token (a shift per row)
+          Case c{m, n, k, i % 3 == 0, f, i % 6, i % 3 == 2};
+          if (c.epilogue == 3) c.fmt.gate_up_pair = true;
+          run(c, rng);
+          ++i;
+        }
+  for (WeightFormat f : kFormats)
+    for (int fill : {1, 2}) run(Case{6, 64, 1000, fill == 1, f, 0, true, fill}, rng);  // extremes through every group
+}
+
 TEST_CASE("extreme values: all minimum and all maximum activations and weights") {
   if (!isa_available()) return;
   std::mt19937 rng(5);

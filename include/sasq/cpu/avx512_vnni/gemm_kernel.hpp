@@ -2,9 +2,10 @@
 // Per K octet and quad q: load the 4 panels' 64-byte weight vectors (int4: one zmm of nibbles, the low
 // nibbles are quad 0 and the high nibbles quad 1, sign-extended with a vpshufb table), broadcast 4
 // activation bytes per row, vpdpbusd (u8 x s8 -> int32, no intermediate saturation). After each
-// weight group (accumulators start at -shift[r] · colsum: the +128 s8 shift or the u8 zero point),
-// convert and fmadd with the group's weight scales; finally fmadd with the row scale and the bias
-// (epilogue.hpp order).
+// weight group the accumulators are corrected by -shift[r] · colsum (the +128 s8 shift or the u8 zero
+// point), converted and fmadded with the group's weight scales; finally fmadded with the row scale and
+// the bias (epilogue.hpp order). Tiles of 3-6 rows (prefill) run each group as one inline-asm pass
+// (prefill_pass.hpp) that keeps the accumulators in registers from the K loop through the flush.
 // Decode (M <= 6) is the same kernel with R = M: each weight byte is read once per call. Tiles of 1-2 rows
 // keep a second accumulator set (odd quads) to break the vpdpbusd dependency chains, and with group
 // scales run the whole group loop in registers with the operands swapped (decode_groups): weights
@@ -86,10 +87,10 @@ struct GemmKernel<isa::avx512_vnni> {
     switch (rows) {
       case 1: kernel<1, Bits>(w, t, y); break;
       case 2: kernel<2, Bits>(w, t, y); break;
-      case 3: kernel<3, Bits>(w, t, y); break;
-      case 4: kernel<4, Bits>(w, t, y); break;
-      case 5: kernel<5, Bits>(w, t, y); break;
-      default: kernel<6, Bits>(w, t, y); break;
+      case 3: prefill<3, Bits>(w, t, y); break;
+      case 4: prefill<4, Bits>(w, t, y); break;
+      case 5: prefill<5, Bits>(w, t, y); break;
+      default: prefill<6, Bits>(w, t, y); break;
     }
   }
 
@@ -314,17 +315,20 @@ struct GemmKernel<isa::avx512_vnni> {
     }
   }
 
+  /// Prefill tiles (R = 3..6): prefill_tile, specialized for a shift shared by every row of the tile.
+  template <int R, int Bits>
+  static void prefill(const PackedWeights& w, const TileArgs& t, float* y) {
+    bool uniform = true;
+    for (int r = 1; r < R; ++r) uniform = uniform && t.shift[r] == t.shift[0];
+    uniform ? prefill_tile<R, Bits, true>(w, t, y) : prefill_tile<R, Bits, false>(w, t, y);
+  }
+
+  /// Decode tiles (R = 1, 2).
   template <int R, int Bits>
   SASQ_TARGET_AVX512_VNNI static void kernel(const PackedWeights& w, const TileArgs& t, float* y) {
-    if constexpr (R >= 3) {
-      bool uniform = true;
-      for (int r = 1; r < R; ++r) uniform = uniform && t.shift[r] == t.shift[0];
-      uniform ? prefill_tile<R, Bits, true>(w, t, y) : prefill_tile<R, Bits, false>(w, t, y);
-      return;
-    }
     constexpr int V = kPanelsPerBlock;
     constexpr __mmask16 kAll = 0xFFFF;  // masked forms avoid GCC 12's _mm512_undefined warnings
-    const std::ptrdiff_t groups = w.groups(), octs = w.k_padded() / kKStep, group_octs = w.group_size() / kKStep;
+    const std::ptrdiff_t groups = w.groups(), octs = w.k_padded() / kKStep;
     const std::ptrdiff_t ob = w.octet_bytes();
     const std::uint8_t* wb = w.block(t.p0 / kPanelsPerBlock);
     __m512i acc[R * V];
@@ -343,37 +347,7 @@ struct GemmKernel<isa::avx512_vnni> {
       }
       return;
     }
-    if constexpr (R <= 2) {
-      decode_groups<R, Bits>(w, t, y);
-      return;
-    }
-    // y holds the float accumulator across groups.
-    for (int i = 0; i < R * kTileCols; i += 16) _mm512_store_ps(y + i, _mm512_setzero_ps());
-    for (std::ptrdiff_t g = 0; g < groups; ++g) {
-      // Start from -shift[r] · colsum: the +128 s8 shift or the u8 zero point, corrected up front.
-      for (int v = 0; v < V; ++v) {
-        const __m512i cs = _mm512_load_si512(w.col_sums(t.p0 + v, g));
-        for (int r = 0; r < R; ++r) acc[r * V + v] = _mm512_mullo_epi32(_mm512_set1_epi32(-t.shift[r]), cs);
-      }
-      const std::ptrdiff_t o0 = g * group_octs, o_end = o0 + group_octs < octs ? o0 + group_octs : octs;
-      dot_octets<R, Bits>(wb + o0 * ob, ob, t.a + o0 * kKStep, t.lda, o_end - o0, acc);
-      // The group's weight scale (Dequantize::apply_group).
-      for (int v = 0; v < V; ++v) {
-        const __m512 sc = _mm512_load_ps(w.scales(t.p0 + v, g));
-        for (int r = 0; r < R; ++r) {
-          float* yv = y + r * kTileCols + v * kPanelCols;
-          _mm512_store_ps(yv, _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAll, acc[r * V + v]), sc, _mm512_load_ps(yv)));
-        }
-      }
-    }
-    // Row scale and bias (Dequantize::apply_row).
-    for (int r = 0; r < R; ++r) {
-      const __m512 rs = _mm512_set1_ps(t.row_scale[r]);
-      for (int v = 0; v < V; ++v) {
-        float* yv = y + r * kTileCols + v * kPanelCols;
-        store(t, y, r, v, _mm512_fmadd_ps(_mm512_load_ps(yv), rs, _mm512_load_ps(t.bias + v * kPanelCols)));
-      }
-    }
+    decode_groups<R, Bits>(w, t, y);
   }
 };
 

@@ -218,10 +218,18 @@ inline void prefill_pass(PassArgs& p) {
   const std::uint8_t* ao = p.ao;
   const std::uint8_t* a3;
   std::ptrdiff_t n = p.n;
-  if constexpr (Uniform && Final) SASQ_PASS_B(U, F)
-  if constexpr (Uniform && !Final) SASQ_PASS_B(U, G)
-  if constexpr (!Uniform && Final) SASQ_PASS_B(N, F)
-  if constexpr (!Uniform && !Final) SASQ_PASS_B(N, G)
+  if constexpr (Uniform && Final) {
+    SASQ_PASS_B(U, F)
+  }
+  if constexpr (Uniform && !Final) {
+    SASQ_PASS_B(U, G)
+  }
+  if constexpr (!Uniform && Final) {
+    SASQ_PASS_B(N, F)
+  }
+  if constexpr (!Uniform && !Final) {
+    SASQ_PASS_B(N, G)
+  }
   (void)a3;
   (void)n;
   p.wo = wo;
