@@ -53,10 +53,57 @@ void rope(float* qkv, int pos0, int rows) {
   }
 }
 
+namespace {
+
+using HeadVec = Eigen::Matrix<float, 1, kHeadDim>;
+
+/// Touches the kHeadDim floats at p (all their cache lines) ahead of use: the K and V rows of one head
+/// are kQkvCols floats apart, a stride the hardware prefetchers do not follow from DRAM.
+inline void prefetch_head_row(const float* p) {
+  for (int i = 0; i < kHeadDim; i += 16) __builtin_prefetch(p + i);
+}
+
+/// One query row against keys [0, keys) of head h (decode): one pass over the K rows for the scores,
+/// softmax, one pass over the V rows for o = Σ p_j v_j, each row a fixed-size Eigen vector (contiguous,
+/// unrolled) and prefetched kAhead rows ahead.
+void attend_one(const float* qkv, int pos, int h, float scale, float* scores, float* o) {
+  constexpr int kAhead = 8;
+  const int keys = pos + 1;
+  const Eigen::Map<const HeadVec> q(qkv + static_cast<std::ptrdiff_t>(pos) * kQkvCols + h * kHeadDim);
+  const float* k0 = qkv + kDim + h * kHeadDim;
+  const float* v0 = qkv + 2 * kDim + h * kHeadDim;
+  for (int j = 0; j < keys; ++j) {
+    if (j + kAhead < keys) prefetch_head_row(k0 + static_cast<std::ptrdiff_t>(j + kAhead) * kQkvCols);
+    scores[j] = q.dot(Eigen::Map<const HeadVec>(k0 + static_cast<std::ptrdiff_t>(j) * kQkvCols)) * scale;
+  }
+  Eigen::Map<Eigen::ArrayXf> s(scores, keys);
+  s = (s - s.maxCoeff()).exp();
+  s /= s.sum();
+  Eigen::Map<HeadVec> out(o);
+  out.setZero();
+  for (int j = 0; j < keys; ++j) {
+    if (j + kAhead < keys) prefetch_head_row(v0 + static_cast<std::ptrdiff_t>(j + kAhead) * kQkvCols);
+    out += scores[j] * Eigen::Map<const HeadVec>(v0 + static_cast<std::ptrdiff_t>(j) * kQkvCols);
+  }
+}
+
+}  // namespace
+
 void attention(const float* qkv, int pos0, int rows, const ParallelFor& pf, int threads,
                const std::function<void(int, int, const float*)>& sink) {
   const int keys = pos0 + rows;
   const float scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
+  if (rows == 1) {  // decode: matrix-vector products over the KV cache, streamed once per head
+    pf(threads, [&](int t) {
+      std::vector<float> scores(static_cast<std::size_t>(keys));
+      alignas(64) float o[kHeadDim];
+      for (int h = kHeads * t / threads; h < kHeads * (t + 1) / threads; ++h) {
+        attend_one(qkv, pos0, h, scale, scores.data(), o);
+        sink(0, h, o);
+      }
+    });
+    return;
+  }
   pf(threads, [&](int t) {
     RowMat s(rows, keys), o(rows, kHeadDim);
     for (int h = kHeads * t / threads; h < kHeads * (t + 1) / threads; ++h) {

@@ -25,7 +25,8 @@ void set_eigen_threads(int threads);
 void rmsnorm(const float* x, const float* g, float* y, int rows);
 /// Rotary embedding of the q and k columns of qkv rows [pos0, pos0 + rows) (row r at position r).
 void rope(float* qkv, int pos0, int rows);
-/// Causal attention of query rows [pos0, pos0 + rows) of qkv against keys/values [0, pos0 + rows),
+/// Causal attention of query rows [pos0, pos0 + rows) of qkv against keys/values [0, pos0 + rows) (one
+/// row, decode: a matrix-vector pass over the KV cache per head, K and V rows prefetched ahead),
 /// heads split over `threads` tasks of pf; sink(row, head, o) receives each head's kHeadDim outputs.
 void attention(const float* qkv, int pos0, int rows, const ParallelFor& pf, int threads,
                const std::function<void(int row, int head, const float* o)>& sink);
