@@ -8,9 +8,9 @@
 // (prefill_pass.hpp) that keeps the accumulators in registers from the K loop through the flush.
 // Decode (M <= 6) is the same kernel with R = M: each weight byte is read once per call. Tiles of 1-2 rows
 // keep a second accumulator set (odd quads) to break the vpdpbusd dependency chains, and with group
-// scales run the whole group loop in registers with the operands swapped (decode_groups): weights
-// w + B unsigned, activations a_u8 - 128 signed, so each group starts from the A row's sum instead of
-// the column sums.
+// scales run the whole group loop in registers (decode_groups) without waiting on the column sums:
+// int4 swaps the operands (weights w + 8 unsigned, activations a_u8 - 128 signed; each group starts from
+// the A row's sum), int8 subtracts shift · colsum at the group's end.
 #pragma once
 
 #include <cstdint>
@@ -140,13 +140,13 @@ struct GemmKernel<isa::avx512_vnni> {
     }
   }
 
-  /// One K octet with the operands swapped: acc[q % S][r][v] += (w[v] + B) quad q · (a[r] - 128) quad q,
-  /// B = 2^(Bits-1): int8 weights XOR 0x80, int4 nibbles (two's complement) XOR 8, each one
-  /// vpternlogd; the packed activations (a_u8 = x + shift) XOR 0x80.
-  template <int R, int Bits, int S>
+  /// One K octet of int4 weights with the operands swapped: acc[q % S][r][v] += (w[v] + 8) quad q ·
+  /// (a[r] - 128) quad q; w + 8 is the two's-complement nibble XOR 8 (one vpternlogd: (x & 0x0F) ^ 8), the
+  /// packed activations (a_u8) XOR 0x80 are a_u8 - 128 as int8.
+  template <int R, int S>
   SASQ_TARGET_AVX512_VNNI static inline __attribute__((always_inline)) void octet_unsigned_w(
       __m512i (&acc)[S][R][kPanelsPerBlock], const std::uint8_t* wo, const std::uint8_t* ao, std::ptrdiff_t lda,
-      __m512i low4, __m512i bias_w, __m512i flip) {
+      __m512i low4, __m512i eight, __m512i flip) {
     constexpr int V = kPanelsPerBlock;
     constexpr int kAndXor = 0x6A;  // vpternlogd truth table of (A & B) ^ C
     SASQ_UNROLL
@@ -154,12 +154,8 @@ struct GemmKernel<isa::avx512_vnni> {
       __m512i b[V];
       SASQ_UNROLL
       for (int v = 0; v < V; ++v) {
-        if constexpr (Bits == 8) {
-          b[v] = _mm512_xor_si512(_mm512_load_si512(wo + q * 256 + v * 64), bias_w);
-        } else {
-          const __m512i x = _mm512_load_si512(wo + v * 64);
-          b[v] = _mm512_ternarylogic_epi32(q == 0 ? x : _mm512_srli_epi16(x, 4), low4, bias_w, kAndXor);
-        }
+        const __m512i x = _mm512_load_si512(wo + v * 64);
+        b[v] = _mm512_ternarylogic_epi32(q == 0 ? x : _mm512_srli_epi16(x, 4), low4, eight, kAndXor);
       }
       SASQ_UNROLL
       for (int r = 0; r < R; ++r) {
@@ -214,25 +210,33 @@ struct GemmKernel<isa::avx512_vnni> {
   }
 
   /// Decode tile (R <= 2) with per-group scales: the whole group loop in one function, the float
-  /// accumulators y[r][v] in registers instead of a memory round trip per group. Weights are the unsigned
-  /// vpdpbusd operand (octet_unsigned_w), so with a' = a_u8 - 128 and B = 2^(Bits-1) the exact group sum is
-  ///   Σ w (a_u8 - shift) = Σ (w + B) a' - B Σ a' - (shift - 128) · colsum_g,
-  /// the last term only for u8 activations with a zero point other than 128 (added at the group's end).
-  /// The accumulators start from -B Σ a' (the A row, in L1) instead of -shift · colsum_g: a column sum
-  /// load that misses the cache then no longer holds up the group's vpdpbusd chains (the scales and
-  /// column sums, 64 bytes per panel and group, are streams the hardware prefetchers follow badly from
-  /// DRAM). Then fmaf(float(acc), ws, y) per group as in the general path: the same exact int32 per group.
+  /// accumulators y[r][v] in registers instead of a memory round trip per group. No group waits for its
+  /// column sums (64 bytes per panel and group: streams the hardware prefetchers follow badly from DRAM,
+  /// so a load at the group's start held up its vpdpbusd chains):
+  ///  * int4: weights are the unsigned vpdpbusd operand (octet_unsigned_w); with a' = a_u8 - 128,
+  ///      Σ w (a_u8 - shift) = Σ (w + 8) a' - 8 Σ a' - (shift - 128) · colsum_g,
+  ///    the accumulators start from -8 Σ a' (the A row, in L1), and the last term, only for u8
+  ///    activations with a zero point other than 128, is subtracted at the group's end;
+  ///  * int8 (w + 128 would cost a vpxord per weight vector): the usual operands, the accumulators start
+  ///    at 0 and shift · colsum_g is subtracted at the group's end (the same exact int32 sum).
+  /// Then fmaf(float(acc), ws, y) per group as in the general path.
   template <int R, int Bits>
   SASQ_TARGET_AVX512_VNNI __attribute__((noinline)) static void decode_groups(const PackedWeights& w, const TileArgs& t,
                                                                             float* y) {
-    constexpr int V = kPanelsPerBlock, S = R == 1 ? 2 : 1, B = 1 << (Bits - 1);
+    constexpr int V = kPanelsPerBlock, S = R == 1 ? 2 : 1;
+    constexpr bool kUnsignedW = Bits == 4;
     constexpr __mmask16 kAll = 0xFFFF;
-    const __m512i low4 = _mm512_set1_epi8(0x0F), bias_w = _mm512_set1_epi8(static_cast<char>(B)),
+    const __m512i lut = nibble_lut(), low4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8),
                   flip = _mm512_set1_epi8(static_cast<char>(0x80));
     const std::ptrdiff_t groups = w.groups(), octs = w.k_padded() / kKStep, group_octs = w.group_size() / kKStep;
     const std::ptrdiff_t ob = w.octet_bytes();
-    bool zero_point = false;  // some row's shift is not 128: u8 activations with a zero point
-    for (int r = 0; r < R; ++r) zero_point = zero_point || t.shift[r] != 128;
+    // Per row, the multiple of colsum_g subtracted at each group's end.
+    std::int32_t late_shift[R];
+    bool late = false;
+    for (int r = 0; r < R; ++r) {
+      late_shift[r] = kUnsignedW ? t.shift[r] - 128 : t.shift[r];
+      late = late || late_shift[r] != 0;
+    }
     const std::uint8_t* wo = w.block(t.p0 / kPanelsPerBlock);
     const std::uint8_t* ao = t.a;
     __m512 yf[R][V];
@@ -245,23 +249,29 @@ struct GemmKernel<isa::avx512_vnni> {
       __m512i acc[S][R][V];
       SASQ_UNROLL
       for (int r = 0; r < R; ++r) {
-        const __m512i start = _mm512_set1_epi32(-B * centered_sum(ao + r * t.lda, (o_end - o0) * kKStep));
+        const __m512i start = kUnsignedW ? _mm512_set1_epi32(-8 * centered_sum(ao + r * t.lda, (o_end - o0) * kKStep))
+                                         : _mm512_setzero_si512();
         SASQ_UNROLL
         for (int v = 0; v < V; ++v) {
           acc[0][r][v] = start;
           if constexpr (S == 2) acc[S - 1][r][v] = _mm512_setzero_si512();
         }
       }
-      for (std::ptrdiff_t o = o0; o < o_end; ++o, wo += ob, ao += kKStep)
-        octet_unsigned_w<R, Bits, S>(acc, wo, ao, t.lda, low4, bias_w, flip);
+      for (std::ptrdiff_t o = o0; o < o_end; ++o, wo += ob, ao += kKStep) {
+        if constexpr (kUnsignedW) {
+          octet_unsigned_w<R, S>(acc, wo, ao, t.lda, low4, eight, flip);
+        } else {
+          octet<R, Bits, S>(acc, wo, ao, t.lda, lut, low4);
+        }
+      }
       SASQ_UNROLL
       for (int v = 0; v < V; ++v) {
         const __m512 sc = _mm512_load_ps(w.scales(t.p0 + v, g));
         SASQ_UNROLL
         for (int r = 0; r < R; ++r) {
           __m512i sum = S == 2 ? _mm512_add_epi32(acc[0][r][v], acc[S - 1][r][v]) : acc[0][r][v];
-          if (zero_point)
-            sum = _mm512_sub_epi32(sum, _mm512_mullo_epi32(_mm512_set1_epi32(t.shift[r] - 128),
+          if (late)
+            sum = _mm512_sub_epi32(sum, _mm512_mullo_epi32(_mm512_set1_epi32(late_shift[r]),
                                                            _mm512_load_si512(w.col_sums(t.p0 + v, g))));
           yf[r][v] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAll, sum), sc, yf[r][v]);
         }
