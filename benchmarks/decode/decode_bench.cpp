@@ -9,7 +9,7 @@
 // oneDNN s8s8 / u8s8 matmul with int32 output (weights reordered once, outside the timing).
 // Before timing, every output column of every projection is compared with the exact integer dot
 // product (weight and activation scales are 1, so the f32 output must equal float(exact)).
-// Names: decode_<set>/<impl>/threads:<t>; counters GBps (packed weights + scales + column sums per
+// Names: decode_<set>/<impl>/threads:<t>; counters GBps (packed weights + scales + column sums read per
 // second); the time is per layer (all its projections). Two read-bandwidth probes over a 16 MiB (L3) or
 // 1 GiB (DRAM) buffer, GBps: stream_read/bytes:<b>/threads:<t> is the abs-max reduction of the dynamic
 // quantizer (a real kernel, but one dependent max chain per vector), read_xor/... the plain reader:
@@ -92,10 +92,13 @@ struct Projection {
     packed[kW4A8] = sasq::pack_weights(MatrixView<const std::int8_t>(w4.data(), n, k), pc, {4});
     packed[kW4A8G128] = sasq::pack_weights(MatrixView<const std::int8_t>(w4.data(), n, k), g, {4, 128});
   }
-  /// Bytes a decode gemm streams: packed weights, scales and column sums.
+  /// Bytes a decode gemm streams: packed weights, scales and column sums (int4 with groups and s8
+  /// activations reads no column sums: its group loop starts from the activations' sums).
   double bytes(Impl i) const {
     const sasq::PackedWeights& p = packed[i];
-    return static_cast<double>(p.panels() / sasq::kPanelsPerBlock * p.block_bytes() + p.panels() * p.groups() * sasq::kPanelCols * 8);
+    const int per_group = i == kW4A8G128 ? 4 : 8;  // bytes per column and group: scale (+ column sum)
+    return static_cast<double>(p.panels() / sasq::kPanelsPerBlock * p.block_bytes() +
+                               p.panels() * p.groups() * sasq::kPanelCols * per_group);
   }
 };
 
