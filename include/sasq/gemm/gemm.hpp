@@ -91,8 +91,12 @@ void run_tiles(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff
   alignas(64) float bias[cpu::kTileCols];
   alignas(64) float y[cpu::kMaxTileRows * cpu::kTileCols];
   std::ptrdiff_t bias_block = -1;
-  for (std::ptrdiff_t task = begin; task < end; ++task) {
-    const std::ptrdiff_t block = task / row_tiles, r0 = (task % row_tiles) * kRows;
+  std::ptrdiff_t block = begin / row_tiles, r0 = (begin % row_tiles) * kRows;
+  for (std::ptrdiff_t task = begin; task < end; ++task, r0 += kRows) {
+    if (r0 >= m) {  // next panel block (tasks are block-major)
+      ++block;
+      r0 = 0;
+    }
     const int rows = static_cast<int>(std::min<std::ptrdiff_t>(kRows, m - r0));
     if (block != bias_block) {
       for (int v = 0; v < kPanelsPerBlock; ++v)
