@@ -309,11 +309,16 @@ struct GemmKernel<isa::avx512_vnni> {
       return;
     }
     for (int i = 0; i < R * kTileCols; i += 16) _mm512_store_ps(y + i, _mm512_setzero_ps());
-    for (std::ptrdiff_t g = 0; g < groups; ++g) {
-      p.n = std::min(group_octs, octs - g * group_octs);
-      p.cs = w.col_sums(t.p0, g);
-      p.sc = w.scales(t.p0, g);
-      avx512_vnni_asm::prefill_pass<R, Bits, Uniform, false>(p);
+    if constexpr (Uniform) {
+      avx512_vnni_asm::prefill_groups<R, Bits>(p.wo, p.ao, p.lda, groups, group_octs, octs - (groups - 1) * group_octs,
+                                               p.cs, p.sc, p.ps, t.shift[0], y);
+    } else {
+      for (std::ptrdiff_t g = 0; g < groups; ++g) {
+        p.n = std::min(group_octs, octs - g * group_octs);
+        p.cs = w.col_sums(t.p0, g);
+        p.sc = w.scales(t.p0, g);
+        avx512_vnni_asm::prefill_pass<R, Bits, Uniform, false>(p);
+      }
     }
     // Row scale and bias (Dequantize::apply_row).
     for (int r = 0; r < R; ++r) {

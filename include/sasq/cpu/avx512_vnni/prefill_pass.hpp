@@ -208,6 +208,104 @@ struct PassArgs {
     SASQ_PASS_R(4, U, F)                            \
   }
 
+// The whole group loop of a tile in one statement (uniform shift, group scales): the accumulators start
+// from -shift · colsum of their group, set by the previous group's flush with a register copy of the
+// next group's correction (the last group recomputes its own, so no load passes the column sums).
+#define SASQ_GINIT1(r, v) "vmovdqa32 %%zmm24, %%zmm" SASQ_ACC(r, v) "\n\t"
+#define SASQ_GINITV(v, R) SASQ_GCS(v) "vpmulld (%[nsh])%{1to16%}, %%zmm27, %%zmm24\n\t" SASQ_GINITR##R(v)
+#define SASQ_GINITR3(v) SASQ_GINIT1(0, v) SASQ_GINIT1(1, v) SASQ_GINIT1(2, v)
+#define SASQ_GINITR4(v) SASQ_GINITR3(v) SASQ_GINIT1(3, v)
+#define SASQ_GINITR5(v) SASQ_GINITR4(v) SASQ_GINIT1(4, v)
+#define SASQ_GINITR6(v) SASQ_GINITR5(v) SASQ_GINIT1(5, v)
+// Column sums of panel v of the group at [n] into zmm27 (panel 3 through [a3]).
+#define SASQ_GCS0 "(%[n])"
+#define SASQ_GCS1 "(%[n],%[ps])"
+#define SASQ_GCS2 "(%[n],%[ps],2)"
+#define SASQ_GCS3 "(%[a3])"
+#define SASQ_GPRE0(base)
+#define SASQ_GPRE1(base)
+#define SASQ_GPRE2(base)
+#define SASQ_GPRE3(base) "lea (%[" base "],%[ps],2), %[a3]\n\t" "add %[ps], %[a3]\n\t"
+#define SASQ_GCS(v) SASQ_GPRE##v("n") "vmovdqa32 " SASQ_GCS##v ", %%zmm27\n\t"
+#define SASQ_GSC0 "(%[sc])"
+#define SASQ_GSC1 "(%[sc],%[ps])"
+#define SASQ_GSC2 "(%[sc],%[ps],2)"
+#define SASQ_GSC3 "(%[a3])"
+#define SASQ_GY(r, v) #r "*256+" #v "*64(%[y])"
+#define SASQ_GFROW(r, v)                                                            \
+  "vcvtdq2ps %%zmm" SASQ_ACC(r, v) ", %%zmm" SASQ_ACC(r, v) "\n\t"                  \
+  "vfmadd213ps " SASQ_GY(r, v) ", %%zmm28, %%zmm" SASQ_ACC(r, v) "\n\t"             \
+  "vmovaps %%zmm" SASQ_ACC(r, v) ", " SASQ_GY(r, v) "\n\t" SASQ_GINIT1(r, v)
+#define SASQ_GFROWS3(v) SASQ_GFROW(0, v) SASQ_GFROW(1, v) SASQ_GFROW(2, v)
+#define SASQ_GFROWS4(v) SASQ_GFROWS3(v) SASQ_GFROW(3, v)
+#define SASQ_GFROWS5(v) SASQ_GFROWS4(v) SASQ_GFROW(4, v)
+#define SASQ_GFROWS6(v) SASQ_GFROWS5(v) SASQ_GFROW(5, v)
+// Flush of panel v: scales into zmm28, the next group's correction into zmm24, then per row
+// y = fmaf(float(acc), ws, y) and acc = the next group's start.
+#define SASQ_GFLUSHV(v, R)                                                                         \
+  SASQ_GPRE##v("sc") "vmovaps " SASQ_GSC##v ", %%zmm28\n\t" SASQ_GCS(v)                              \
+  "vpmulld (%[nsh])%{1to16%}, %%zmm27, %%zmm24\n\t" SASQ_GFROWS##R(v)
+#define SASQ_GROUPS(bits, R)                                                                       \
+  __asm__ volatile(                                                                                \
+      SASQ_CONSTS##bits "mov %[cs], %[n]\n\t" SASQ_GINITV(0, R) SASQ_GINITV(1, R) SASQ_GINITV(2, R)    \
+      SASQ_GINITV(3, R)                                                                            \
+      "2:\n\t"                                                                                     \
+      "mov %[gn], %[n]\n\t"                                                                        \
+      "cmp $1, %[g]\n\t"                                                                           \
+      "jne 3f\n\t"                                                                                 \
+      "mov %[ln], %[n]\n\t"                                                                        \
+      "3:\n\t"                                                                                     \
+      "lea (%[ao],%[lda],2), %[a3]\n\t"                                                            \
+      "add %[lda], %[a3]\n\t"                                                                      \
+      "1:\n\t" SASQ_W##bits(0) SASQ_DP##R(0) SASQ_W##bits(1) SASQ_DP##R(1) "add $" SASQ_OB##bits ", %[wo]\n\t" \
+      "add $8, %[ao]\n\t"                                                                          \
+      "add $8, %[a3]\n\t"                                                                          \
+      "dec %[n]\n\t"                                                                               \
+      "jnz 1b\n\t"                                                                                 \
+      "lea 64(%[cs]), %[n]\n\t"                                                                    \
+      "cmp $1, %[g]\n\t"                                                                           \
+      "cmove %[cs], %[n]\n\t" SASQ_GFLUSHV(0, R) SASQ_GFLUSHV(1, R) SASQ_GFLUSHV(2, R) SASQ_GFLUSHV(3, R) \
+      "add $64, %[cs]\n\t"                                                                         \
+      "add $64, %[sc]\n\t"                                                                         \
+      "dec %[g]\n\t"                                                                               \
+      "jnz 2b\n\t"                                                                                 \
+      : [wo] "+r"(wo), [ao] "+r"(ao), [a3] "=&r"(a3), [n] "=&r"(n), [g] "+r"(g), [cs] "+r"(cs), [sc] "+r"(sc)  \
+      : [lda] "r"(lda), [ps] "r"(ps), [nsh] "r"(&nsh), [y] "r"(y), [gn] "m"(gn), [ln] "m"(ln),       \
+        [lut] "m"(kInt4Consts.lut), [low4] "m"(kInt4Consts.low4)                                    \
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",   \
+        "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20",  \
+        "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30",  \
+        "xmm31", "cc", "memory")
+
+/// Every group of an R-row tile whose rows share one shift (Bits-bit weights, groups >= 1 of
+/// group_octs octets, the last of last_octs): y[r][v] (64-byte aligned, 64 floats a row, zeroed by the
+/// caller) = Σ_g fmaf(float(acc_g), ws_g, ·) in group order, acc_g the exact int32 group sum.
+/// cs, sc: column sums and scales of panel 0 of the block, group 0; ps: bytes from panel to panel.
+template <int R, int Bits>
+SASQ_TARGET("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
+inline void prefill_groups(const std::uint8_t* wo, const std::uint8_t* ao, std::ptrdiff_t lda, std::ptrdiff_t groups,
+                           std::ptrdiff_t group_octs, std::ptrdiff_t last_octs, const std::int32_t* cs, const float* sc,
+                           std::ptrdiff_t ps, std::int32_t shift, float* y) {
+  static_assert(R >= 3 && R <= 6 && (Bits == 8 || Bits == 4), "prefill_groups: R in 3..6, Bits 8 or 4");
+  const std::int32_t nsh = -shift;
+  const std::ptrdiff_t gn = group_octs, ln = last_octs;
+  const std::uint8_t* a3;
+  std::ptrdiff_t n, g = groups;
+  if constexpr (Bits == 8) {
+    if constexpr (R == 3) SASQ_GROUPS(8, 3);
+    if constexpr (R == 4) SASQ_GROUPS(8, 4);
+    if constexpr (R == 5) SASQ_GROUPS(8, 5);
+    if constexpr (R == 6) SASQ_GROUPS(8, 6);
+  } else {
+    if constexpr (R == 3) SASQ_GROUPS(4, 3);
+    if constexpr (R == 4) SASQ_GROUPS(4, 4);
+    if constexpr (R == 5) SASQ_GROUPS(4, 5);
+    if constexpr (R == 6) SASQ_GROUPS(4, 6);
+  }
+  (void)a3;
+  (void)n;
+}
+
 /// Runs one pass (header comment) of an R-row tile with Bits-bit weights; returns with p.wo and p.ao
 /// advanced past the pass's n octets.
 template <int R, int Bits, bool Uniform, bool Final>
@@ -329,5 +427,32 @@ inline void prefill_pass(PassArgs& p) {
 #undef SASQ_PASS
 #undef SASQ_PASS_R
 #undef SASQ_PASS_B
+#undef SASQ_GINIT1
+#undef SASQ_GINITV
+#undef SASQ_GINITR3
+#undef SASQ_GINITR4
+#undef SASQ_GINITR5
+#undef SASQ_GINITR6
+#undef SASQ_GCS0
+#undef SASQ_GCS1
+#undef SASQ_GCS2
+#undef SASQ_GCS3
+#undef SASQ_GPRE0
+#undef SASQ_GPRE1
+#undef SASQ_GPRE2
+#undef SASQ_GPRE3
+#undef SASQ_GCS
+#undef SASQ_GSC0
+#undef SASQ_GSC1
+#undef SASQ_GSC2
+#undef SASQ_GSC3
+#undef SASQ_GY
+#undef SASQ_GFROW
+#undef SASQ_GFROWS3
+#undef SASQ_GFROWS4
+#undef SASQ_GFROWS5
+#undef SASQ_GFROWS6
+#undef SASQ_GFLUSHV
+#undef SASQ_GROUPS
 
 #endif  // SASQ_HAS_X86_KERNELS
