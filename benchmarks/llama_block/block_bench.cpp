@@ -8,8 +8,9 @@
 //                     RMSNorm emits int8 row by row, attention output is quantized as each head writes it,
 //                     and the gate/up gemm's SwiGLU epilogue emits int8 for down_proj;
 //   w4a8_static       as w8a8_static with int4 weights, per channel;
-//   w4a8g128_static   as w8a8_static with int4 weights, group size 128 (12.5 % more bytes: its scales
-//                     and column sums);
+//   w4a8g128_static   as w8a8_static with int4 weights, group size 128 (6.25 % more bytes read in
+//                     decode: its scales; the column sums are packed, but decode with s8 activations
+//                     does not read them);
 //   onednn_w8a8_dynamic  the peer: oneDNN s8s8 matmuls (int32 out) composed with the same per-token
 //                     quantize, a dequantize pass and a separate SwiGLU pass.
 // Shared by all: FP32 RMSNorm, RoPE, causal attention, residual adds (fp32_ops.cpp). q, k, v are one
