@@ -43,16 +43,19 @@ inline void requantize_row_scalar(const float* y, int n, float inv_scale, std::i
   for (int j = 0; j < n; ++j) dst[j] = epilogue::Requantize::apply(y[j], inv_scale);
 }
 
-/// Copies one row of A into the packed-A layout: dst[j] = src[j] ^ flip for j < k (flip = 0x80 turns s8
-/// into u8 + 128, 0 keeps u8), zeros for j in [k, kp). A kernel's PackRowFn may also zero bytes up to
-/// the next multiple of 64 (packed rows are that long).
-using PackRowFn = void (*)(const std::uint8_t* src, std::ptrdiff_t k, std::ptrdiff_t kp, std::uint8_t flip, std::uint8_t* dst);
+/// Copies `rows` rows of A (lds bytes apart) into the packed-A layout (lda bytes apart): dst[j] = src[j] ^
+/// flip for j < k (flip = 0x80 turns s8 into u8 + 128, 0 keeps u8), zeros for j in [k, kp). A kernel's
+/// PackRowsFn may also zero bytes up to the next multiple of 64 (packed rows are that long).
+using PackRowsFn = void (*)(const std::uint8_t* src, std::ptrdiff_t lds, std::ptrdiff_t rows, std::ptrdiff_t k,
+                            std::ptrdiff_t kp, std::uint8_t flip, std::uint8_t* dst, std::ptrdiff_t lda);
 
-/// The scalar form of PackRowFn.
-inline void pack_row_scalar(const std::uint8_t* src, std::ptrdiff_t k, std::ptrdiff_t kp, std::uint8_t flip,
-                            std::uint8_t* dst) {
-  for (std::ptrdiff_t j = 0; j < k; ++j) dst[j] = static_cast<std::uint8_t>(src[j] ^ flip);
-  for (std::ptrdiff_t j = k; j < kp; ++j) dst[j] = 0;
+/// The scalar form of PackRowsFn.
+inline void pack_rows_scalar(const std::uint8_t* src, std::ptrdiff_t lds, std::ptrdiff_t rows, std::ptrdiff_t k,
+                             std::ptrdiff_t kp, std::uint8_t flip, std::uint8_t* dst, std::ptrdiff_t lda) {
+  for (std::ptrdiff_t r = 0; r < rows; ++r, src += lds, dst += lda) {
+    for (std::ptrdiff_t j = 0; j < k; ++j) dst[j] = static_cast<std::uint8_t>(src[j] ^ flip);
+    for (std::ptrdiff_t j = k; j < kp; ++j) dst[j] = 0;
+  }
 }
 
 /// Applies the activation and stores rows [0, rows) of the dequantized tile `y` for panel block

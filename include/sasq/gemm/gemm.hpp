@@ -69,9 +69,10 @@ void pack_activations(MatrixView<const TA> a, const ActivationQuant& act, std::p
     out.row_scale = AlignedBuffer<float>(static_cast<std::size_t>(m));
   }
   constexpr bool kSigned = std::is_same_v<TA, std::int8_t>;
+  if (m > 0)
+    cpu::GemmKernel<IsaT>::pack_rows(reinterpret_cast<const std::uint8_t*>(a.data()), a.ld(), m, k, kp,
+                                     kSigned ? 0x80 : 0, out.data.data(), lda);
   for (std::ptrdiff_t r = 0; r < m; ++r) {
-    cpu::GemmKernel<IsaT>::pack_row(reinterpret_cast<const std::uint8_t*>(a.row_ptr(r)), k, kp, kSigned ? 0x80 : 0,
-                                    out.data.data() + r * lda);
     out.shift[static_cast<std::size_t>(r)] = kSigned ? 128 : act.zero_point_of(r);
     out.row_scale[static_cast<std::size_t>(r)] = act.scale_of(r);
   }

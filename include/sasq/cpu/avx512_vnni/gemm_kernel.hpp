@@ -61,16 +61,18 @@ struct GemmKernel<isa::avx512_vnni> {
     }
   }
 
-  /// Packed-A row copy, 64 bytes per step: masked load (zeros past k), XOR with the flip byte on the
-  /// loaded lanes, full aligned store (packed rows are padded to a multiple of 64 bytes).
-  SASQ_TARGET_AVX512_VNNI static void pack_row(const std::uint8_t* src, std::ptrdiff_t k, std::ptrdiff_t kp,
-                                               std::uint8_t flip, std::uint8_t* dst) {
+  /// Packed-A row copy (PackRowsFn), 64 bytes per step: masked load (zeros past k), XOR with the flip byte
+  /// on the loaded lanes, full aligned store (packed rows are padded to a multiple of 64 bytes).
+  SASQ_TARGET_AVX512_VNNI static void pack_rows(const std::uint8_t* src, std::ptrdiff_t lds, std::ptrdiff_t rows,
+                                                std::ptrdiff_t k, std::ptrdiff_t kp, std::uint8_t flip,
+                                                std::uint8_t* dst, std::ptrdiff_t lda) {
     const __m512i f = _mm512_set1_epi8(static_cast<char>(flip));
-    for (std::ptrdiff_t j = 0; j < kp; j += 64) {
-      const std::ptrdiff_t n = k - j;
-      const __mmask64 m = n >= 64 ? ~__mmask64(0) : n <= 0 ? __mmask64(0) : (__mmask64(1) << n) - 1;
-      _mm512_store_si512(dst + j, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src + j), _mm512_maskz_mov_epi8(m, f)));
-    }
+    for (std::ptrdiff_t r = 0; r < rows; ++r, src += lds, dst += lda)
+      for (std::ptrdiff_t j = 0; j < kp; j += 64) {
+        const std::ptrdiff_t n = k - j;
+        const __mmask64 m = n >= 64 ? ~__mmask64(0) : n <= 0 ? __mmask64(0) : (__mmask64(1) << n) - 1;
+        _mm512_store_si512(dst + j, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src + j), _mm512_maskz_mov_epi8(m, f)));
+      }
   }
 
   static void tile(const PackedWeights& w, const TileArgs& t, int rows, float* y) {

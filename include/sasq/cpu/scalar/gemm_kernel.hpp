@@ -25,8 +25,9 @@ struct GemmKernel<isa::scalar> {
     requantize_row_scalar(y, n, inv_scale, dst);
   }
   /// Row copy of the packed-A buffer (the scalar form here).
-  static void pack_row(const std::uint8_t* src, std::ptrdiff_t k, std::ptrdiff_t kp, std::uint8_t flip, std::uint8_t* dst) {
-    pack_row_scalar(src, k, kp, flip, dst);
+  static void pack_rows(const std::uint8_t* src, std::ptrdiff_t lds, std::ptrdiff_t rows, std::ptrdiff_t k,
+                        std::ptrdiff_t kp, std::uint8_t flip, std::uint8_t* dst, std::ptrdiff_t lda) {
+    pack_rows_scalar(src, lds, rows, k, kp, flip, dst, lda);
   }
 
   /// Dequantized tile of `rows` rows into y[rows][kTileCols].
