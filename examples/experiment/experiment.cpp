@@ -23,6 +23,7 @@
 #include "common/atomic_file.hpp"
 #include "common/cli.hpp"
 #include "experiment/ablation.hpp"
+#include "experiment/calibration.hpp"
 #include "experiment/phases.hpp"
 #include "experiment/variants.hpp"
 #include "llama/checkpoint.hpp"
@@ -235,7 +236,7 @@ class Runner {
     alpha_models_.clear();
     {
       const PhaseTimes::Scope ph(phases_, "transforms");
-      stats_ = collect_absmax(w, rope_, t_.ts_calib);
+      stats_ = collect_absmax(w, rope_, t_.ts_calib, o_.threads);
       for (Transform t : {Transform::kNone, Transform::kRotation, Transform::kSmoothRot})
         transformed_.emplace(t, apply_transform(w, t, stats_));
     }
@@ -375,7 +376,7 @@ class Runner {
                      t_.ts_calib.begin() + static_cast<std::ptrdiff_t>(std::min(kAlphaCalibSequences, t_.ts_calib.size())));
     llama::QuantizedModel qm =
         llama::quantize_weights(smoothquant(w, alpha).weights, {b.wbits, b.wgroup, WeightMethod::kRtn, false});
-    llama::CalibrationExec ce = llama::observe_calibration(qm.model, rope_, calib, ObserverKind::kMeanAbsMax);
+    llama::CalibrationExec ce = observe_calibration_parallel(qm.model, rope_, calib, ObserverKind::kMeanAbsMax, nullptr, o_.threads);
     return alpha_models_.emplace(key, AlphaModel{std::move(qm), std::move(ce)}).first->second;
   }
 
@@ -414,7 +415,9 @@ class Runner {
     auto it = calibrations_.find(key);
     const PhaseTimes::Scope ph(phases_, "static calibration");
     if (it == calibrations_.end())
-      it = calibrations_.emplace(key, llama::observe_calibration(w, rope_, t_.ts_calib, kind, tm.down ? &*tm.down : nullptr))
+      it = calibrations_
+               .emplace(key, observe_calibration_parallel(w, rope_, t_.ts_calib, kind, tm.down ? &*tm.down : nullptr,
+                                                          o_.threads))
                .first;
     return it->second.params(b.abits);
   }

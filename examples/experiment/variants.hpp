@@ -3,12 +3,15 @@
 // and SmoothRot, all applied to float weights before weight quantization.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "llama/model.hpp"
+#include "llama/parallel.hpp"
 #include "llama/transform_views.hpp"
 #include "llama/weights.hpp"
 #include "sasq/core/matrix_view.hpp"
@@ -64,11 +67,26 @@ struct AbsMaxExec {
   void linear(int, llama::Proj, const Matrix& x, const Matrix& w, Matrix& y) { llama::linear(x, w, y); }
 };
 
+/// The abs-maxima over `calib` on `threads` threads (a maximum does not depend on the order).
 inline AbsMaxExec collect_absmax(const Weights& w, const llama::RopeTable& rope,
-                                 const std::vector<std::vector<int>>& calib) {
-  AbsMaxExec ex;
-  for (const auto& s : calib) llama::forward(w, rope, Span<const int>(s).subspan(0, s.size() - 1), 0, nullptr, ex);
-  return ex;
+                                 const std::vector<std::vector<int>>& calib, int threads) {
+  std::vector<AbsMaxExec> ex(static_cast<std::size_t>(llama::parallel_workers(calib.size(), threads)));
+  llama::parallel_for(calib.size(), threads, [&](std::size_t i, int worker) {
+    llama::forward(w, rope, Span<const int>(calib[i]).subspan(0, calib[i].size() - 1), 0, nullptr,
+                   ex[static_cast<std::size_t>(worker)]);
+  });
+  AbsMaxExec out = std::move(ex[0]);
+  for (std::size_t k = 1; k < ex.size(); ++k)
+    for (auto [dst, src] : {std::pair{&out.attn, &ex[k].attn}, std::pair{&out.ffn, &ex[k].ffn}, std::pair{&out.down, &ex[k].down}}) {
+      if (dst->size() < src->size()) dst->resize(src->size());
+      for (std::size_t l = 0; l < src->size(); ++l) {
+        auto& d = (*dst)[l];
+        const auto& v = (*src)[l];
+        if (d.empty()) d.assign(v.size(), 0.0f);
+        for (std::size_t c = 0; c < v.size(); ++c) d[c] = std::max(d[c], v[c]);
+      }
+    }
+  return out;
 }
 
 /// Which equivalent transform a method applies before quantization.
