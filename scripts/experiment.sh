@@ -27,6 +27,20 @@ done
 defaults=()
 [ "$given_data" = 1 ] || defaults+=(--data "$data")
 [ "$given_out" = 1 ] || defaults+=(--out "$out")
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ "$commit" != unknown ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  commit="$commit (with uncommitted changes)"
+fi
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
 ./build/experiment/examples/experiment/sasq-experiment "${defaults[@]}" "$@"
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+# run_info.txt: what scripts/results_doc.py puts above the tables of docs/results.md.
+mkdir -p "$out"
+{
+  echo "Commit \`$commit\`, started $started; $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')),"
+  echo "$(g++ -dumpfullversion 2>/dev/null | sed 's/^/g++ /'), preset \`experiment\`; load average (1/5/15 min) $load_before at the start, $load_after at the end."
+} > "$out/run_info.txt.tmp"
+mv "$out/run_info.txt.tmp" "$out/run_info.txt"
 /usr/bin/python3 examples/experiment/plot_results.py "$out/results.csv" "$out/results.png"
-echo "experiment: wrote $out/results.md, $out/results.csv, $out/results_sites.csv, $out/results.png"
+echo "experiment: wrote $out/results.md, $out/results.csv, $out/results_sites.csv, $out/results.png, $out/run_info.txt"
