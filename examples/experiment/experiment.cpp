@@ -272,6 +272,9 @@ class Runner {
             return train(qm.model, tm, b.abits, init, variant + " " + b.name + " " + m.name);
           }();
           r.train_s = seconds_since(t0);
+          std::fprintf(stderr, "  SASQ training %s %s: best held-out step %d of %d run (%s), held-out ppl %.4f -> %.4f\n",
+                       b.name, m.name, tr.best_step, tr.steps_run, tr.stopped_early ? "stopped early" : "all steps",
+                       std::exp(tr.initial_heldout_nll), std::exp(tr.best_heldout_nll));
           params = train::to_site_params(tr.scales);
           trainings.push_back(std::move(tr));
           training_names.push_back(variant + " / " + b.name + " / " + m.name);
