@@ -33,6 +33,10 @@ def write_atomic(path: str, data: bytes) -> None:
 
 
 def main(results: str, doc: str) -> int:
+    for name in ("results.md", "run_info.txt", "results.png"):
+        if not os.path.isfile(os.path.join(results, name)):
+            print(f"results_doc: {results}/{name} is missing (run scripts/experiment.sh first)", file=sys.stderr)
+            return 1
     with open(os.path.join(results, "results.md"), encoding="utf-8") as f:
         new = blocks(f.read())
     with open(os.path.join(results, "run_info.txt"), encoding="utf-8") as f:
