@@ -236,6 +236,8 @@ TEST_CASE("K at the int32 bound is exact, K above it is rejected") {
   std::mt19937 rng(6);
   // u8 255 with zero point 0 against -128: |Σ| = 32640 · kMaxK = 2147483520, the largest exact sum.
   for (bool s : {true, false}) run(Case{2, 3, sasq::kMaxK, s, kFormats[0], 0, false, s ? 1 : 2}, rng);
+  // The same bound through the prefill pass (6 rows): one shift for the tile (s8), a shift per row (u8).
+  for (bool s : {true, false}) run(Case{6, 3, sasq::kMaxK, s, kFormats[0], 0, !s, s ? 1 : 2}, rng);
   std::vector<std::uint8_t> a(sasq::kMaxK, 255);
   std::vector<std::int8_t> w(3 * sasq::kMaxK, -128);
   std::vector<float> ws(3, 1.0f), out(3);
@@ -307,4 +309,57 @@ TEST_CASE("bad arguments are rejected with sasq::Error") {
   sasq::GemmOptions unknown;
   unknown.threads = -1;
   CHECK_THROWS_AS(sasq::gemm(av, s, pw, Epilogue{}, cv, unknown), sasq::Error);
+}
+
+TEST_CASE("C at an unaligned offset with ldc > N: only the M x N view is written, bit-exact") {
+  if (!isa_available()) return;
+  std::mt19937 rng(17);
+  const WeightFormat formats[] = {{8, 0}, {4, 0}, {4, 32}, {4, 64}, {4, 128}, {8, 32}, {8, 64}, {8, 128}};
+  for (int i = 0; i < 96; ++i) {
+    const std::ptrdiff_t m = 3 + i % 7, n = 1 + static_cast<std::ptrdiff_t>(rng() % 130),
+                         k = 1 + static_cast<std::ptrdiff_t>(rng() % 300);
+    const std::ptrdiff_t ldc = n + 1 + 2 * static_cast<std::ptrdiff_t>(rng() % 40), off = 1 + static_cast<std::ptrdiff_t>(rng() % 15);
+    const WeightFormat f = formats[i % 8];
+    const int kind = (i / 8) % 3;  // 0: s8, 1: u8 per-tensor zero point, 2: u8 per-token zero points
+    std::uniform_int_distribution<int> wd(f.bits == 8 ? -128 : -8, f.bits == 8 ? 127 : 7), ad(0, 255);
+    std::vector<std::uint8_t> a(static_cast<std::size_t>(m * k));
+    for (auto& v : a) v = static_cast<std::uint8_t>(ad(rng));
+    std::vector<std::int8_t> w(static_cast<std::size_t>(n * k));
+    for (auto& v : w) v = static_cast<std::int8_t>(wd(rng));
+    std::vector<float> ws(static_cast<std::size_t>(n * sasq::detail::scales_per_row(f, k))), bias(static_cast<std::size_t>(n));
+    for (auto& v : ws) v = 0.001f + static_cast<float>(rng() % 1000) * 1e-5f;
+    for (auto& v : bias) v = static_cast<float>(static_cast<int>(rng() % 401) - 200) * 0.01f;
+    std::vector<float> row_scales(static_cast<std::size_t>(m), 0.02f);
+    std::vector<std::int32_t> zps(static_cast<std::size_t>(m));
+    for (auto& v : zps) v = static_cast<std::int32_t>(rng() % 256);
+    ActivationQuant act = kind == 2 ? ActivationQuant::per_token(row_scales, zps) : ActivationQuant::per_tensor(0.02f, kind == 1 ? 77 : 0);
+    Epilogue ep;
+    if (i % 2) ep.bias = bias;
+    const sasq::PackedWeights pw = sasq::pack_weights(MatrixView<const std::int8_t>(w.data(), n, k), ws, f);
+    std::vector<float> ref(static_cast<std::size_t>(m * n)), buf(static_cast<std::size_t>(off + m * ldc + 64), -7.0f);
+    MatrixView<const std::int8_t> wv(w.data(), n, k);
+    MatrixView<float> cv(buf.data() + off, m, n, ldc);
+    if (kind == 0) {
+      MatrixView<const std::int8_t> av(reinterpret_cast<const std::int8_t*>(a.data()), m, k);
+      sasq::gemm_reference(av, act, wv, sasq::Span<const float>(ws), f, ep, MatrixView<float>(ref.data(), m, n));
+      sasq::gemm(av, act, pw, ep, cv);
+    } else {
+      MatrixView<const std::uint8_t> av(a.data(), m, k);
+      sasq::gemm_reference(av, act, wv, sasq::Span<const float>(ws), f, ep, MatrixView<float>(ref.data(), m, n));
+      sasq::gemm(av, act, pw, ep, cv);
+    }
+    INFO("M=", m, " N=", n, " K=", k, " ldc=", ldc, " offset=", off, " bits=", f.bits, " group=", f.group_size,
+         " kind=", kind, " bias=", i % 2);
+    bool inside = true, outside = true;
+    for (std::ptrdiff_t j = 0; j < static_cast<std::ptrdiff_t>(buf.size()); ++j) {
+      const std::ptrdiff_t r = (j - off) / ldc, col = (j - off) % ldc;
+      if (j >= off && r < m && col < n) {
+        inside = inside && std::memcmp(&buf[static_cast<std::size_t>(j)], &ref[static_cast<std::size_t>(r * n + col)], 4) == 0;
+      } else {
+        outside = outside && buf[static_cast<std::size_t>(j)] == -7.0f;
+      }
+    }
+    CHECK(inside);
+    CHECK(outside);
+  }
 }
