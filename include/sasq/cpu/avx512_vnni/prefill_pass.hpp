@@ -24,11 +24,18 @@
 namespace sasq::cpu::avx512_vnni_asm {
 
 /// int4 decode constants: the nibble -> int8 table for vpshufb in every 128-bit lane, then 0x0F bytes.
+/// Hidden visibility (ELF, Mach-O): the asm names them as "m" operands, which -fPIC would otherwise
+/// address through the GOT, a general register each; a prefill_pass then needs 15 and -O0 -fPIC has 14.
 struct alignas(64) Int4Consts {
   std::int8_t lut[64];
   std::uint8_t low4[64];
 };
-inline constexpr Int4Consts kInt4Consts = {
+#if defined(_WIN32)
+#define SASQ_ASM_CONST_VISIBILITY
+#else
+#define SASQ_ASM_CONST_VISIBILITY __attribute__((visibility("hidden")))
+#endif
+inline constexpr Int4Consts kInt4Consts SASQ_ASM_CONST_VISIBILITY = {
     {0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1,
      0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1},
     {0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F,
@@ -337,6 +344,7 @@ inline void prefill_pass(PassArgs& p) {
 
 }  // namespace sasq::cpu::avx512_vnni_asm
 
+#undef SASQ_ASM_CONST_VISIBILITY
 #undef SASQ_ACC
 #undef SASQ_ACC_0_0
 #undef SASQ_ACC_0_1
