@@ -1,9 +1,10 @@
 // The AVX-512 VNNI prefill tile (R = 3..6 rows x 4 panels = 64 columns) in inline assembly, the R x 4
 // int32 accumulators in zmm 4r + v from the K loop through the flush. prefill_pass: one pass over n K
 // octets (zero, K loop, flush); prefill_groups: every group of a tile whose rows share one shift, each
-// flush leaving the accumulators at the next group's -shift · colsum. GCC 12 keeps such a tile in registers only when the loop is alone in its function
-// (then the accumulators go through memory at every group); with a flush in the same function it spills
-// or shuffles them inside the loop, so both are written out here. AT&T syntax, GCC and Clang.
+// flush leaving the accumulators at the next group's -shift · colsum. GCC 12 keeps such a tile in
+// registers only when the loop is alone in its function (then the accumulators go through memory at
+// every group); with a flush in the same function it spills or shuffles them inside the loop, so both
+// are written out here. AT&T syntax, GCC and Clang.
 //   loop, per octet and quad q: 4 weight vectors in zmm28..31 (int8: loaded; int4: nibble q masked with
 //     0x0F, sign-extended by vpshufb), per row one vpbroadcastd of 4 activation bytes (zmm27), 4 vpdpbusd
 //     (u8 activations x s8 weights, exact int32);
