@@ -50,11 +50,7 @@ check() {
     cmp -s "$out" "$work/out.orig" || why="$why; the existing output was changed"
   fi
   ls "$out".tmp-* >/dev/null 2>&1 && why="$why; a temporary file was left behind"
-  if [ -n "$why" ]; then
-    failures=$((failures + 1))
-    echo "FAIL: $* -> $why"
-    sed 's/^/  stderr: /' "$work/stderr" | head -3
-  fi
+  verdict "$*" "$why" 3
   runs=$((runs + 1))
 }
 runs=0

@@ -1,6 +1,16 @@
 # Helpers of the CLI tests (sourced): they read $work and count failures in $failures.
 # shellcheck shell=bash
 
+# verdict WHAT WHY [LINES]: when WHY is set, counts a failure and prints it with the first LINES (5)
+# lines of stderr, returning 1; else returns 0.
+verdict() {
+  [ -z "$2" ] && return 0
+  failures=$((failures + 1))
+  echo "FAIL: $1 -> $2"
+  sed 's/^/  stderr: /' "$work/stderr" | head -"${3:-5}"
+  return 1
+}
+
 # run EXPECTED_RC NEEDLE CMD...: runs CMD, checks its exit code, that stderr is one line holding
 # NEEDLE (when EXPECTED_RC != 0) and that no signal ended it.
 run() {
@@ -10,13 +20,7 @@ run() {
   local rc=$? why=""
   if [ "$rc" -ne "$want" ]; then why="exit code $rc, expected $want"; fi
   if [ "$want" -ne 0 ]; then one_error_line "$needle" || why="$why; $message"; fi
-  if [ -n "$why" ]; then
-    failures=$((failures + 1))
-    echo "FAIL: $* -> $why"
-    sed 's/^/  stderr: /' "$work/stderr" | head -5
-  else
-    echo "ok:   $*"
-  fi
+  verdict "$*" "$why" && echo "ok:   $*"
 }
 usage() { run 2 "$@"; }
 
@@ -52,11 +56,5 @@ expect_failed_write() {
   one_error_line "$file" || why="$why; $message"
   cmp -s "$file" "$orig" || why="$why; $file was changed"
   ls "$file".tmp-* >/dev/null 2>&1 && why="$why; a temporary file was left behind"
-  if [ -n "$why" ]; then
-    failures=$((failures + 1))
-    echo "FAIL: $what -> $why"
-    sed 's/^/  stderr: /' "$work/stderr" | head -5
-  else
-    echo "ok:   $what"
-  fi
+  verdict "$what" "$why" && echo "ok:   $what"
 }
