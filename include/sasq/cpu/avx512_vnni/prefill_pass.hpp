@@ -5,11 +5,11 @@
 // registers only when the loop is alone in its function (then the accumulators go through memory at
 // every group); with a flush in the same function it spills or shuffles them inside the loop, so both
 // are written out here. AT&T syntax, GCC and Clang.
-//   loop, per octet and quad q: 4 weight vectors in zmm28..31 (int8: loaded; int4: nibble q masked with
-//     0x0F, sign-extended by vpshufb), per row one vpbroadcastd of 4 activation bytes (zmm27), 4 vpdpbusd
-//     (u8 activations x s8 weights, exact int32);
-//   flush, per panel v and row r: acc -= shift[r] · colsum (int32 wraps and the exact sum fits, so this
-//     is the value the reference gets), then one of (epilogue.hpp):
+//   loop, per octet and quad q: 4 weight vectors in zmm28..31 (int8: loaded; int4: 16 x nibble q, SASQ_W4),
+//     per row one vpbroadcastd of 4 activation bytes (zmm27), 4 vpdpbusd (u8 activations x s8 weights,
+//     exact int32);
+//   flush, per panel v and row r: (int4: acc >>= 4, exact) acc -= shift[r] · colsum (int32 wraps and the
+//     exact sum fits, so this is the value the reference gets), then one of (epilogue.hpp):
 //     group:  d[r][v] = fmaf(float(acc), ws, d[r][v])                 Dequantize::apply_group
 //     final:  d[r][v] = fmaf(fmaf(float(acc), ws, 0), as[r], bias[v])  apply_group from 0, apply_row
 //   Uniform: every row has the same shift (s8 A, a per-tensor u8 zero point): one vpmulld per panel.
@@ -24,12 +24,10 @@
 
 namespace sasq::cpu::avx512_vnni_asm {
 
-/// int4 decode constants: the nibble -> int8 table for vpshufb in every 128-bit lane, then 0x0F bytes.
-/// Hidden visibility (ELF, Mach-O): the asm names them as "m" operands, which -fPIC would otherwise
-/// address through the GOT, a general register each; a prefill_pass then needs 15 and -O0 -fPIC has 14.
+/// int4 decode constant: 0xF0 bytes. Hidden visibility (ELF, Mach-O): the asm names it as an "m" operand,
+/// which -fPIC would otherwise address through the GOT, a general register more (-O0 -fPIC has 14).
 struct alignas(64) Int4Consts {
-  std::int8_t lut[64];
-  std::uint8_t low4[64];
+  std::uint8_t high4[64];
 };
 #if defined(_WIN32)
 #define SASQ_ASM_CONST_VISIBILITY
@@ -37,12 +35,10 @@ struct alignas(64) Int4Consts {
 #define SASQ_ASM_CONST_VISIBILITY __attribute__((visibility("hidden")))
 #endif
 inline constexpr Int4Consts kInt4Consts SASQ_ASM_CONST_VISIBILITY = {
-    {0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1,
-     0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1},
-    {0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F,
-     0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F,
-     0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F,
-     0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F}};
+    {0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0,
+     0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0,
+     0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0,
+     0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0}};
 
 /// Operands of one pass. Pointers advance as in the packed layouts; byte strides.
 struct PassArgs {
@@ -119,15 +115,19 @@ struct PassArgs {
   "vmovdqa64 " #q "*256+64(%[wo]), %%zmm29\n\t"  \
   "vmovdqa64 " #q "*256+128(%[wo]), %%zmm30\n\t" \
   "vmovdqa64 " #q "*256+192(%[wo]), %%zmm31\n\t"
-// int4: 256-byte octets, nibble q of each byte (q = 1: vpsrlw 4), & 0x0F (zmm25), table (zmm26).
-#define SASQ_SHIFT0(z)
-#define SASQ_SHIFT1(z) "vpsrlw $4, %%" z ", %%" z "\n\t"
-#define SASQ_NIB(q, z, off)                                                        \
-  "vmovdqa64 " off "(%[wo]), %%" z "\n\t" SASQ_SHIFT##q(z) "vpandd %%zmm25, %%" z ", %%" z "\n\t" \
-  "vpshufb %%" z ", %%zmm26, %%" z "\n\t"
-#define SASQ_W4(q) SASQ_NIB(q, "zmm28", "0") SASQ_NIB(q, "zmm29", "64") SASQ_NIB(q, "zmm30", "128") SASQ_NIB(q, "zmm31", "192")
+// int4: 256-byte octets, nibble q of each byte (two's complement) moved to its top 4 bits and & 0xF0 (zmm25):
+// the int8 16 w (q = 0: vpsllw 4, then the mask; q = 1: the mask alone, from memory). |16 w| <= 128, so the
+// accumulators hold 16 x the int32 sums, exact under the same K <= kMaxK bound as int8 (packed_weights.hpp);
+// the flush shifts them right by 4 (exact) before anything else.
+#define SASQ_NIB0(z, off) \
+  "vpsllw $4, " off "(%[wo]), %%" z "\n\t" "vpandd %%zmm25, %%" z ", %%" z "\n\t"
+#define SASQ_NIB1(z, off) "vpandd " off "(%[wo]), %%zmm25, %%" z "\n\t"
+#define SASQ_W4(q) SASQ_NIB##q("zmm28", "0") SASQ_NIB##q("zmm29", "64") SASQ_NIB##q("zmm30", "128") SASQ_NIB##q("zmm31", "192")
 #define SASQ_CONSTS8
-#define SASQ_CONSTS4 "vmovdqa64 %[lut], %%zmm26\n\t" "vmovdqa64 %[low4], %%zmm25\n\t"
+#define SASQ_CONSTS4 "vmovdqa64 %[high4], %%zmm25\n\t"
+// int4 accumulator a: 16 x the sum back to the sum.
+#define SASQ_UNX8(a)
+#define SASQ_UNX4(a) "vpsrad $4, %%zmm" a ", %%zmm" a "\n\t"
 #define SASQ_OB8 "512"
 #define SASQ_OB4 "256"
 
@@ -181,26 +181,27 @@ struct PassArgs {
   "vfmadd213ps %%zmm29, %%zmm28, %%zmm" a "\n\t"                                \
   "vfmadd132ps " #r "*4(%[rs])%{1to16%}, %%zmm30, %%zmm" a "\n\t"               \
   "vmovups %%zmm" a ", " SASQ_DA(r, v) "\n\t"
-#define SASQ_FROW_(r, v, U, F, a)                                     \
-  SASQ_CORRR_##U(r) "vpsubd %%zmm24, %%zmm" a ", %%zmm" a "\n\t"    \
+#define SASQ_FROW_(b, r, v, U, F, a)                                                       \
+  SASQ_UNX##b(a) SASQ_CORRR_##U(r) "vpsubd %%zmm24, %%zmm" a ", %%zmm" a "\n\t"            \
   "vcvtdq2ps %%zmm" a ", %%zmm" a "\n\t" SASQ_STORE_##F(r, v, a)
-#define SASQ_FROW(r, v, U, F) SASQ_FROW_(r, v, U, F, SASQ_ACC(r, v))
-#define SASQ_FROWS3(v, U, F) SASQ_FROW(0, v, U, F) SASQ_FROW(1, v, U, F) SASQ_FROW(2, v, U, F)
-#define SASQ_FROWS4(v, U, F) SASQ_FROWS3(v, U, F) SASQ_FROW(3, v, U, F)
-#define SASQ_FROWS5(v, U, F) SASQ_FROWS4(v, U, F) SASQ_FROW(4, v, U, F)
-#define SASQ_FROWS6(v, U, F) SASQ_FROWS5(v, U, F) SASQ_FROW(5, v, U, F)
-#define SASQ_FLUSH_V(v, R, U, F)                                                                \
+#define SASQ_FROW(b, r, v, U, F) SASQ_FROW_(b, r, v, U, F, SASQ_ACC(r, v))
+#define SASQ_FROWS3(b, v, U, F) SASQ_FROW(b, 0, v, U, F) SASQ_FROW(b, 1, v, U, F) SASQ_FROW(b, 2, v, U, F)
+#define SASQ_FROWS4(b, v, U, F) SASQ_FROWS3(b, v, U, F) SASQ_FROW(b, 3, v, U, F)
+#define SASQ_FROWS5(b, v, U, F) SASQ_FROWS4(b, v, U, F) SASQ_FROW(b, 4, v, U, F)
+#define SASQ_FROWS6(b, v, U, F) SASQ_FROWS5(b, v, U, F) SASQ_FROW(b, 5, v, U, F)
+#define SASQ_FLUSH_V(b, v, R, U, F)                                                             \
   SASQ_PRE##v("cs") "vmovdqa32 " SASQ_CS##v ", %%zmm27\n\t" SASQ_CORRH_##U SASQ_PRE##v("sc")    \
-  "vmovaps " SASQ_SC##v ", %%zmm28\n\t" SASQ_BIAS_##F(v) SASQ_FROWS##R(v, U, F)
-#define SASQ_FLUSH(R, U, F) \
-  SASQ_FSETUP_##F SASQ_FLUSH_V(0, R, U, F) SASQ_FLUSH_V(1, R, U, F) SASQ_FLUSH_V(2, R, U, F) SASQ_FLUSH_V(3, R, U, F)
+  "vmovaps " SASQ_SC##v ", %%zmm28\n\t" SASQ_BIAS_##F(v) SASQ_FROWS##R(b, v, U, F)
+#define SASQ_FLUSH(b, R, U, F)                                                                      \
+  SASQ_FSETUP_##F SASQ_FLUSH_V(b, 0, R, U, F) SASQ_FLUSH_V(b, 1, R, U, F) SASQ_FLUSH_V(b, 2, R, U, F) \
+  SASQ_FLUSH_V(b, 3, R, U, F)
 
 #define SASQ_PASS(bits, R, U, F)                                                                                  \
-  __asm__ volatile(SASQ_LOOP(bits, R) SASQ_FLUSH(R, U, F)                                                       \
+  __asm__ volatile(SASQ_LOOP(bits, R) SASQ_FLUSH(bits, R, U, F)                                                       \
                    : [wo] "+r"(wo), [ao] "+r"(ao), [a3] "=&r"(a3), [n] "+r"(n)                                     \
                    : [lda] "r"(p.lda), [cs] "r"(p.cs), [sc] "r"(p.sc), [ps] "r"(p.ps), [sh] "r"(p.shift),          \
-                     [rs] "r"(p.row_scale), [bias] "r"(p.bias), [d] "r"(p.d), [ldd] "r"(p.ldd), [lut] "m"(kInt4Consts.lut),    \
-                     [low4] "m"(kInt4Consts.low4)                                                              \
+                     [rs] "r"(p.row_scale), [bias] "r"(p.bias), [d] "r"(p.d), [ldd] "r"(p.ldd),                                 \
+                     [high4] "m"(kInt4Consts.high4)                                                            \
                    : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",     \
                      "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20",   \
                      "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30",   \
@@ -218,7 +219,7 @@ struct PassArgs {
   }
 
 // The whole group loop of a tile in one statement (uniform shift, group scales): the accumulators start
-// from -shift · colsum of their group, set by the previous group's flush with a register copy of the
+// from -shift · colsum of their group (int4: 16 x that), set by the previous group's flush with a register copy of the
 // next group's correction (the last group recomputes its own, so no load passes the column sums).
 #define SASQ_GINIT1(r, v) "vmovdqa32 %%zmm24, %%zmm" SASQ_ACC(r, v) "\n\t"
 #define SASQ_GINITV(v, R) SASQ_GCS(v) "vpmulld (%[nsh])%{1to16%}, %%zmm27, %%zmm24\n\t" SASQ_GINITR##R(v)
@@ -241,19 +242,19 @@ struct PassArgs {
 #define SASQ_GSC2 "(%[sc],%[ps],2)"
 #define SASQ_GSC3 "(%[a3])"
 #define SASQ_GY(r, v) #r "*256+" #v "*64(%[y])"
-#define SASQ_GFROW(r, v)                                                            \
-  "vcvtdq2ps %%zmm" SASQ_ACC(r, v) ", %%zmm" SASQ_ACC(r, v) "\n\t"                  \
+#define SASQ_GFROW(b, r, v)                                                                 \
+  SASQ_UNX##b(SASQ_ACC(r, v)) "vcvtdq2ps %%zmm" SASQ_ACC(r, v) ", %%zmm" SASQ_ACC(r, v) "\n\t" \
   "vfmadd213ps " SASQ_GY(r, v) ", %%zmm28, %%zmm" SASQ_ACC(r, v) "\n\t"             \
   "vmovaps %%zmm" SASQ_ACC(r, v) ", " SASQ_GY(r, v) "\n\t" SASQ_GINIT1(r, v)
-#define SASQ_GFROWS3(v) SASQ_GFROW(0, v) SASQ_GFROW(1, v) SASQ_GFROW(2, v)
-#define SASQ_GFROWS4(v) SASQ_GFROWS3(v) SASQ_GFROW(3, v)
-#define SASQ_GFROWS5(v) SASQ_GFROWS4(v) SASQ_GFROW(4, v)
-#define SASQ_GFROWS6(v) SASQ_GFROWS5(v) SASQ_GFROW(5, v)
+#define SASQ_GFROWS3(b, v) SASQ_GFROW(b, 0, v) SASQ_GFROW(b, 1, v) SASQ_GFROW(b, 2, v)
+#define SASQ_GFROWS4(b, v) SASQ_GFROWS3(b, v) SASQ_GFROW(b, 3, v)
+#define SASQ_GFROWS5(b, v) SASQ_GFROWS4(b, v) SASQ_GFROW(b, 4, v)
+#define SASQ_GFROWS6(b, v) SASQ_GFROWS5(b, v) SASQ_GFROW(b, 5, v)
 // Flush of panel v: scales into zmm28, the next group's correction into zmm24, then per row
 // y = fmaf(float(acc), ws, y) and acc = the next group's start.
-#define SASQ_GFLUSHV(v, R)                                                                         \
+#define SASQ_GFLUSHV(b, v, R)                                                                      \
   SASQ_GPRE##v("sc") "vmovaps " SASQ_GSC##v ", %%zmm28\n\t" SASQ_GCS(v)                              \
-  "vpmulld (%[nsh])%{1to16%}, %%zmm27, %%zmm24\n\t" SASQ_GFROWS##R(v)
+  "vpmulld (%[nsh])%{1to16%}, %%zmm27, %%zmm24\n\t" SASQ_GFROWS##R(b, v)
 #define SASQ_GROUPS(bits, R)                                                                       \
   __asm__ volatile(                                                                                \
       SASQ_CONSTS##bits "mov %[cs], %[n]\n\t" SASQ_GINITV(0, R) SASQ_GINITV(1, R) SASQ_GINITV(2, R)    \
@@ -273,14 +274,15 @@ struct PassArgs {
       "jnz 1b\n\t"                                                                                 \
       "lea 64(%[cs]), %[n]\n\t"                                                                    \
       "cmp $1, %[g]\n\t"                                                                           \
-      "cmove %[cs], %[n]\n\t" SASQ_GFLUSHV(0, R) SASQ_GFLUSHV(1, R) SASQ_GFLUSHV(2, R) SASQ_GFLUSHV(3, R) \
+      "cmove %[cs], %[n]\n\t" SASQ_GFLUSHV(bits, 0, R) SASQ_GFLUSHV(bits, 1, R) SASQ_GFLUSHV(bits, 2, R)    \
+      SASQ_GFLUSHV(bits, 3, R)                                                                     \
       "add $64, %[cs]\n\t"                                                                         \
       "add $64, %[sc]\n\t"                                                                         \
       "dec %[g]\n\t"                                                                               \
       "jnz 2b\n\t"                                                                                 \
       : [wo] "+r"(wo), [ao] "+r"(ao), [a3] "=&r"(a3), [n] "=&r"(n), [g] "+r"(g), [cs] "+r"(cs), [sc] "+r"(sc)  \
       : [lda] "r"(lda), [ps] "r"(ps), [nsh] "r"(&nsh), [y] "r"(y), [gn] "m"(gn), [ln] "m"(ln),       \
-        [lut] "m"(kInt4Consts.lut), [low4] "m"(kInt4Consts.low4)                                    \
+        [high4] "m"(kInt4Consts.high4)                                                             \
       : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",   \
         "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20",  \
         "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30",  \
@@ -296,7 +298,7 @@ inline void prefill_groups(const std::uint8_t* wo, const std::uint8_t* ao, std::
                            std::ptrdiff_t group_octs, std::ptrdiff_t last_octs, const std::int32_t* cs, const float* sc,
                            std::ptrdiff_t ps, std::int32_t shift, float* y) {
   static_assert(R >= 3 && R <= 6 && (Bits == 8 || Bits == 4), "prefill_groups: R in 3..6, Bits 8 or 4");
-  const std::int32_t nsh = -shift;
+  const std::int32_t nsh = -shift * (Bits == 4 ? 16 : 1);  // int4: accumulators at 16 x (int32 wraps)
   const std::ptrdiff_t gn = group_octs, ln = last_octs;
   const std::uint8_t* a3;
   std::ptrdiff_t n, g = groups;
@@ -390,9 +392,10 @@ inline void prefill_pass(PassArgs& p) {
 #undef SASQ_ZERO5
 #undef SASQ_ZERO6
 #undef SASQ_W8
-#undef SASQ_SHIFT0
-#undef SASQ_SHIFT1
-#undef SASQ_NIB
+#undef SASQ_NIB0
+#undef SASQ_NIB1
+#undef SASQ_UNX8
+#undef SASQ_UNX4
 #undef SASQ_W4
 #undef SASQ_CONSTS8
 #undef SASQ_CONSTS4
