@@ -245,6 +245,14 @@ TEST_CASE("K at the int32 bound is exact, K above it is rejected") {
   sasq::gemm(MatrixView<const std::uint8_t>(a.data(), 1, sasq::kMaxK), ActivationQuant::per_tensor(1.0f), pw,
              Epilogue{}, MatrixView<float>(out.data(), 1, 3));
   CHECK(out[0] == -2147483520.0f);
+  // int4 enters the AVX-512 prefill tiles as 16 w: u8 255 against -8 gives 16 |Σ| = 2147483520 there too.
+  std::vector<std::uint8_t> a6(static_cast<std::size_t>(6 * sasq::kMaxK), 255);
+  std::fill(w.begin(), w.end(), std::int8_t{-8});
+  const auto pw4 = sasq::pack_weights(MatrixView<const std::int8_t>(w.data(), 3, sasq::kMaxK), ws, {4});
+  std::vector<float> out6(18);
+  sasq::gemm(MatrixView<const std::uint8_t>(a6.data(), 6, sasq::kMaxK), ActivationQuant::per_tensor(1.0f), pw4,
+             Epilogue{}, MatrixView<float>(out6.data(), 6, 3));
+  for (float v : out6) CHECK(v == -134217720.0f);
   std::vector<std::int8_t> big(sasq::kMaxK + 1, 1);
   std::vector<float> one(1, 1.0f);
   try {
