@@ -78,6 +78,12 @@ void pack_activations(MatrixView<const TA> a, const ActivationQuant& act, std::p
   }
 }
 
+/// Whether kernel K runs several full row tiles of a block per call (K::full_tiles).
+template <class K, class = void>
+struct HasFullTiles : std::false_type {};
+template <class K>
+struct HasFullTiles<K, std::void_t<decltype(&K::full_tiles)>> : std::true_type {};
+
 /// Runs tile tasks [begin, end) of the (panel block, row tile) grid, block-major, with kernel Isa.
 template <class IsaT, class TC>
 void run_tiles(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff_t m, const Epilogue& ep,
@@ -118,6 +124,16 @@ void run_tiles(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff
       t.c = reinterpret_cast<float*>(c.row_ptr(r0)) + block * cpu::kTileCols;
       t.ldc = c.ld();
       t.c_cols = static_cast<int>(std::min<std::ptrdiff_t>(cpu::kTileCols, c.cols() - block * cpu::kTileCols));
+    }
+    if constexpr (HasFullTiles<Kernel>::value) {
+      // The block's remaining full tiles within [task, end) in one kernel call.
+      const std::ptrdiff_t full = std::min<std::ptrdiff_t>(end - task, (m - r0) / kRows);
+      if (direct && full > 1) {
+        Kernel::full_tiles(w, t, full, y);
+        task += full - 1;
+        r0 += (full - 1) * kRows;
+        continue;
+      }
     }
     Kernel::tile(w, t, rows, y);
     if (!direct) cpu::finish_tile(y, rows, block, w, ep, inv_out, c.row_ptr(r0), c.ld(), c.cols(), &Kernel::requantize_row);

@@ -83,6 +83,24 @@ struct GemmKernel<isa::avx512_vnni> {
     }
   }
 
+  /// `count` consecutive full kTileRows-row tiles of one panel block in one call (t: the first tile; tile
+  /// i starts i · kTileRows rows further in A, shift, row_scale and C). Per-channel scales with C written
+  /// directly (t.c set) run the prefill passes back to back with no per-tile dispatch (full_passes); any
+  /// other case runs tile() per tile. Same passes as tile(), so the same results.
+  static void full_tiles(const PackedWeights& w, TileArgs t, std::ptrdiff_t count, float* y) {
+    if (w.groups() == 1 && t.c) {
+      w.format().bits == 8 ? full_passes<8>(w, t, count, y) : full_passes<4>(w, t, count, y);
+      return;
+    }
+    for (std::ptrdiff_t i = 0; i < count; ++i) {
+      tile(w, t, kTileRows, y);
+      t.a += kTileRows * t.lda;
+      t.shift += kTileRows;
+      t.row_scale += kTileRows;
+      if (t.c) t.c += kTileRows * t.ldc;
+    }
+  }
+
  private:
   template <int Bits>
   static void dispatch_rows(const PackedWeights& w, const TileArgs& t, int rows, float* y) {
@@ -329,6 +347,44 @@ struct GemmKernel<isa::avx512_vnni> {
         float* yv = y + r * kTileCols + v * kPanelCols;
         store(t, y, r, v, _mm512_fmadd_ps(_mm512_load_ps(yv), rs, _mm512_load_ps(t.bias + v * kPanelCols)));
       }
+    }
+  }
+
+  /// full_tiles with per-channel scales and a direct C: one final prefill_pass per tile, its arguments set
+  /// once and only the row pointers advanced; a block narrower than kTileCols (the last block of C) goes
+  /// through y and masked stores of its valid columns.
+  template <int Bits>
+  SASQ_TARGET_AVX512_VNNI __attribute__((noinline)) static void full_passes(const PackedWeights& w, const TileArgs& t,
+                                                                          std::ptrdiff_t count, float* y) {
+    constexpr int R = kTileRows, V = kPanelsPerBlock;
+    const bool full = t.c_cols == kTileCols;
+    const std::ptrdiff_t octs = w.k_padded() / kKStep;
+    const std::uint8_t* wb = w.block(t.p0 / kPanelsPerBlock);
+    avx512_vnni_asm::PassArgs p{wb, t.a, t.lda, octs, w.col_sums(t.p0, 0), w.scales(t.p0, 0), kPanelCols * 4,
+                                t.shift, t.row_scale, t.bias, full ? t.c : y, full ? t.ldc * 4 : kTileCols * 4};
+    __mmask16 mask[V];
+    for (int v = 0; v < V; ++v) {
+      const int n = t.c_cols - v * kPanelCols;
+      mask[v] = n >= kPanelCols ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+    }
+    const std::uint8_t* a = t.a;
+    float* c = t.c;
+    for (std::ptrdiff_t i = 0; i < count; ++i, a += R * t.lda, c += R * t.ldc, p.shift += R, p.row_scale += R) {
+      p.wo = wb;
+      p.ao = a;
+      if (full) p.d = c;
+      bool uniform = true;
+      for (int r = 1; r < R; ++r) uniform = uniform && p.shift[r] == p.shift[0];
+      if (uniform) {
+        avx512_vnni_asm::prefill_pass<R, Bits, true, true>(p);
+      } else {
+        avx512_vnni_asm::prefill_pass<R, Bits, false, true>(p);
+      }
+      if (!full)
+        for (int r = 0; r < R; ++r)
+          for (int v = 0; v < V; ++v)
+            _mm512_mask_storeu_ps(c + r * t.ldc + v * kPanelCols, mask[v],
+                                  _mm512_load_ps(y + r * kTileCols + v * kPanelCols));
     }
   }
 
