@@ -19,6 +19,7 @@
 
 #include "sasq/core/config.hpp"
 #include "sasq/cpu/avx512_vnni/prefill_pass.hpp"
+#include "sasq/cpu/avx512_vnni/row_tiles_pass.hpp"
 #include "sasq/cpu/gemm_tile.hpp"
 #include "sasq/cpu/isa.hpp"
 #include "sasq/gemm/packed_weights.hpp"
@@ -350,9 +351,17 @@ struct GemmKernel<isa::avx512_vnni> {
     }
   }
 
-  /// full_tiles with per-channel scales and a direct C: one final prefill_pass per tile, its arguments set
-  /// once and only the row pointers advanced; a block narrower than kTileCols (the last block of C) goes
-  /// through y and masked stores of its valid columns.
+  /// Stores the kTileRows x kTileCols tile y into C (rows ldc apart), panel v under mask[v].
+  SASQ_TARGET_AVX512_VNNI static void copy_rows(const float* y, const __mmask16* mask, float* c, std::ptrdiff_t ldc) {
+    for (int r = 0; r < kTileRows; ++r)
+      for (int v = 0; v < kPanelsPerBlock; ++v)
+        _mm512_mask_storeu_ps(c + r * ldc + v * kPanelCols, mask[v], _mm512_load_ps(y + r * kTileCols + v * kPanelCols));
+  }
+
+  /// full_tiles with per-channel scales and a direct C. Rows sharing one shift (s8 A, per-tensor u8 zero
+  /// point): one row_tiles_pass over every tile (corr = -shift · colsum computed once per block); other
+  /// shifts: one final prefill_pass per tile, its arguments set once. A block narrower than kTileCols (the
+  /// last block of C) runs tile by tile through y and masked stores of its valid columns.
   template <int Bits>
   SASQ_TARGET_AVX512_VNNI __attribute__((noinline)) static void full_passes(const PackedWeights& w, const TileArgs& t,
                                                                           std::ptrdiff_t count, float* y) {
@@ -360,31 +369,42 @@ struct GemmKernel<isa::avx512_vnni> {
     const bool full = t.c_cols == kTileCols;
     const std::ptrdiff_t octs = w.k_padded() / kKStep;
     const std::uint8_t* wb = w.block(t.p0 / kPanelsPerBlock);
-    avx512_vnni_asm::PassArgs p{wb, t.a, t.lda, octs, w.col_sums(t.p0, 0), w.scales(t.p0, 0), kPanelCols * 4,
-                                t.shift, t.row_scale, t.bias, full ? t.c : y, full ? t.ldc * 4 : kTileCols * 4};
     __mmask16 mask[V];
     for (int v = 0; v < V; ++v) {
       const int n = t.c_cols - v * kPanelCols;
       mask[v] = n >= kPanelCols ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
     }
+    bool uniform = true;
+    for (std::ptrdiff_t r = 1; r < count * R; ++r) uniform = uniform && t.shift[r] == t.shift[0];
+    if (uniform) {
+      avx512_vnni_asm::BlockConsts bc;
+      const __m512i nshift = _mm512_set1_epi32(-t.shift[0]);
+      for (int v = 0; v < V; ++v) {
+        _mm512_store_si512(bc.corr[v], _mm512_mullo_epi32(nshift, _mm512_load_si512(w.col_sums(t.p0 + v, 0))));
+        _mm512_store_ps(bc.scale[v], _mm512_load_ps(w.scales(t.p0 + v, 0)));
+        _mm512_store_ps(bc.bias[v], _mm512_load_ps(t.bias + v * kPanelCols));
+      }
+      if (full) {
+        avx512_vnni_asm::row_tiles_pass<Bits>(wb, octs, t.a, t.lda, bc, t.row_scale, t.c, t.ldc * 4, count);
+        return;
+      }
+      for (std::ptrdiff_t i = 0; i < count; ++i) {
+        avx512_vnni_asm::row_tiles_pass<Bits>(wb, octs, t.a + i * R * t.lda, t.lda, bc, t.row_scale + i * R, y,
+                                              kTileCols * 4, 1);
+        copy_rows(y, mask, t.c + i * R * t.ldc, t.ldc);
+      }
+      return;
+    }
+    avx512_vnni_asm::PassArgs p{wb, t.a, t.lda, octs, w.col_sums(t.p0, 0), w.scales(t.p0, 0), kPanelCols * 4,
+                                t.shift, t.row_scale, t.bias, full ? t.c : y, full ? t.ldc * 4 : kTileCols * 4};
     const std::uint8_t* a = t.a;
     float* c = t.c;
     for (std::ptrdiff_t i = 0; i < count; ++i, a += R * t.lda, c += R * t.ldc, p.shift += R, p.row_scale += R) {
       p.wo = wb;
       p.ao = a;
       if (full) p.d = c;
-      bool uniform = true;
-      for (int r = 1; r < R; ++r) uniform = uniform && p.shift[r] == p.shift[0];
-      if (uniform) {
-        avx512_vnni_asm::prefill_pass<R, Bits, true, true>(p);
-      } else {
-        avx512_vnni_asm::prefill_pass<R, Bits, false, true>(p);
-      }
-      if (!full)
-        for (int r = 0; r < R; ++r)
-          for (int v = 0; v < V; ++v)
-            _mm512_mask_storeu_ps(c + r * t.ldc + v * kPanelCols, mask[v],
-                                  _mm512_load_ps(y + r * kTileCols + v * kPanelCols));
+      avx512_vnni_asm::prefill_pass<R, Bits, false, true>(p);
+      if (!full) copy_rows(y, mask, c, t.ldc);
     }
   }
 
