@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "sasq/core/config.hpp"
 #include "sasq/cpu/avx512_vnni/prefill_pass.hpp"
@@ -384,14 +385,18 @@ struct GemmKernel<isa::avx512_vnni> {
         _mm512_store_ps(bc.scale[v], _mm512_load_ps(w.scales(t.p0 + v, 0)));
         _mm512_store_ps(bc.bias[v], _mm512_load_ps(t.bias + v * kPanelCols));
       }
-      if (full) {
-        avx512_vnni_asm::row_tiles_pass<Bits>(wb, octs, t.a, t.lda, bc, t.row_scale, t.c, t.ldc * 4, count);
-        return;
-      }
-      for (std::ptrdiff_t i = 0; i < count; ++i) {
-        avx512_vnni_asm::row_tiles_pass<Bits>(wb, octs, t.a + i * R * t.lda, t.lda, bc, t.row_scale + i * R, y,
-                                              kTileCols * 4, 1);
-        copy_rows(y, mask, t.c + i * R * t.ldc, t.ldc);
+      // Panels holding columns of C; the last one stored under its mask.
+      const int panels = std::min(V, (t.c_cols + kPanelCols - 1) / kPanelCols);
+      const std::uint16_t last = mask[panels - 1];
+      const auto pass = [&](auto v_tag) {
+        avx512_vnni_asm::row_tiles_pass<Bits, decltype(v_tag)::value>(wb, octs, t.a, t.lda, bc, t.row_scale, t.c,
+                                                                      t.ldc * 4, count, last);
+      };
+      switch (panels) {
+        case 1: pass(std::integral_constant<int, 1>{}); break;
+        case 2: pass(std::integral_constant<int, 2>{}); break;
+        case 3: pass(std::integral_constant<int, 3>{}); break;
+        default: pass(std::integral_constant<int, 4>{}); break;
       }
       return;
     }

@@ -1,11 +1,11 @@
-// The AVX-512 VNNI multi-tile pass: `tiles` consecutive 6-row tiles of one panel block (4 panels, 64
-// columns, per-channel scales, every row the same shift) in one inline-asm loop, for the model's small
-// shapes where a tile's K loop is short and per-tile setup would dominate. Accumulators in zmm 4r + v as
-// in prefill_pass.hpp. Per tile:
+// The AVX-512 VNNI multi-tile pass: `tiles` consecutive 6-row tiles of one panel block (V <= 4 panels of
+// 16 columns, the last stored under a column mask; per-channel scales, every row the same shift) in one
+// inline-asm loop, for the model's small shapes where a tile's K loop is short and per-tile setup would
+// dominate. Accumulators in zmm 4r + v as in prefill_pass.hpp. Per tile:
 //   init:  acc[r][v] = corr[v] = -shift · colsum[v] (int32; the exact sum fits, so acc ends at the value
 //          the reference gets, as prefill_pass's acc - shift · colsum);
-//   loop:  per K octet and quad q, 4 weight vectors in zmm28..31 (int8: loaded; int4: nibble q masked
-//          with 0x0F (zmm25), sign-extended by vpshufb (zmm26)), per row one vpbroadcastd (zmm27) and 4
+//   loop:  per K octet and quad q, V weight vectors in zmm28.. (int8: loaded; int4: nibble q masked
+//          with 0x0F (zmm25), sign-extended by vpshufb (zmm26)), per row one vpbroadcastd (zmm27) and V
 //          vpdpbusd (u8 activations x s8 weights);
 //   flush: d[r][v] = fmaf(fmaf(float(acc), ws[v], 0), as[r], bias[v])   (epilogue.hpp order).
 // AT&T syntax, GCC and Clang.
@@ -68,57 +68,78 @@ struct alignas(64) BlockConsts {
 #define SASQ_RT_D4 "(%[a3],%[ldd])"
 #define SASQ_RT_D5 "(%[a3],%[ldd],2)"
 
-#define SASQ_RT_INIT1(r, v) "vmovdqa32 " #v "*64(%[bc]), %%zmm" SASQ_RT_ACC(r, v) "\n\t"
-#define SASQ_RT_INITR(r) SASQ_RT_INIT1(r, 0) SASQ_RT_INIT1(r, 1) SASQ_RT_INIT1(r, 2) SASQ_RT_INIT1(r, 3)
-#define SASQ_RT_INIT SASQ_RT_INITR(0) SASQ_RT_INITR(1) SASQ_RT_INITR(2) SASQ_RT_INITR(3) SASQ_RT_INITR(4) SASQ_RT_INITR(5)
+// Weight vector of panel v in zmm(28 + v).
+#define SASQ_RT_WREG_0 "28"
+#define SASQ_RT_WREG_1 "29"
+#define SASQ_RT_WREG_2 "30"
+#define SASQ_RT_WREG_3 "31"
 
-#define SASQ_RT_W8(q)                            \
-  "vmovdqa64 " #q "*256(%[wo]), %%zmm28\n\t"     \
-  "vmovdqa64 " #q "*256+64(%[wo]), %%zmm29\n\t"  \
-  "vmovdqa64 " #q "*256+128(%[wo]), %%zmm30\n\t" \
-  "vmovdqa64 " #q "*256+192(%[wo]), %%zmm31\n\t"
+// Accumulators of the first V panels of every row start at corr[v].
+#define SASQ_RT_INIT1(r, v) "vmovdqa32 " #v "*64(%[bc]), %%zmm" SASQ_RT_ACC(r, v) "\n\t"
+#define SASQ_RT_INITV_1(r) SASQ_RT_INIT1(r, 0)
+#define SASQ_RT_INITV_2(r) SASQ_RT_INITV_1(r) SASQ_RT_INIT1(r, 1)
+#define SASQ_RT_INITV_3(r) SASQ_RT_INITV_2(r) SASQ_RT_INIT1(r, 2)
+#define SASQ_RT_INITV_4(r) SASQ_RT_INITV_3(r) SASQ_RT_INIT1(r, 3)
+#define SASQ_RT_INIT(V)                                                                                \
+  SASQ_RT_INITV_##V(0) SASQ_RT_INITV_##V(1) SASQ_RT_INITV_##V(2) SASQ_RT_INITV_##V(3) SASQ_RT_INITV_##V(4) \
+      SASQ_RT_INITV_##V(5)
+
+// Weight vectors of quad q, panels 0..V-1. int8: 512-byte octets, quad q at q * 256; int4: 256-byte
+// octets, nibble q of each byte.
+#define SASQ_RT_W8V(q, v) "vmovdqa64 " #q "*256+" #v "*64(%[wo]), %%zmm" SASQ_RT_WREG_##v "\n\t"
 #define SASQ_RT_SHIFT0(z)
-#define SASQ_RT_SHIFT1(z) "vpsrlw $4, %%" z ", %%" z "\n\t"
-#define SASQ_RT_NIB(q, z, off)                                                                    \
-  "vmovdqa64 " off "(%[wo]), %%" z "\n\t" SASQ_RT_SHIFT##q(z) "vpandd %%zmm25, %%" z ", %%" z "\n\t" \
-  "vpshufb %%" z ", %%zmm26, %%" z "\n\t"
-#define SASQ_RT_W4(q) \
-  SASQ_RT_NIB(q, "zmm28", "0") SASQ_RT_NIB(q, "zmm29", "64") SASQ_RT_NIB(q, "zmm30", "128") SASQ_RT_NIB(q, "zmm31", "192")
+#define SASQ_RT_SHIFT1(z) "vpsrlw $4, %%zmm" z ", %%zmm" z "\n\t"
+#define SASQ_RT_W4V(q, v)                                                                          \
+  "vmovdqa64 " #v "*64(%[wo]), %%zmm" SASQ_RT_WREG_##v "\n\t" SASQ_RT_SHIFT##q(SASQ_RT_WREG_##v)    \
+  "vpandd %%zmm25, %%zmm" SASQ_RT_WREG_##v ", %%zmm" SASQ_RT_WREG_##v "\n\t"                        \
+  "vpshufb %%zmm" SASQ_RT_WREG_##v ", %%zmm26, %%zmm" SASQ_RT_WREG_##v "\n\t"
+#define SASQ_RT_W_1(b, q) SASQ_RT_W##b##V(q, 0)
+#define SASQ_RT_W_2(b, q) SASQ_RT_W_1(b, q) SASQ_RT_W##b##V(q, 1)
+#define SASQ_RT_W_3(b, q) SASQ_RT_W_2(b, q) SASQ_RT_W##b##V(q, 2)
+#define SASQ_RT_W_4(b, q) SASQ_RT_W_3(b, q) SASQ_RT_W##b##V(q, 3)
 #define SASQ_RT_CONSTS8
 #define SASQ_RT_CONSTS4 "vmovdqa64 %[lut], %%zmm26\n\t" "vmovdqa64 %[low4], %%zmm25\n\t"
 #define SASQ_RT_OB8 "512"
 #define SASQ_RT_OB4 "256"
 
-#define SASQ_RT_DP(q, r)                                         \
-  "vpbroadcastd " #q "*4" SASQ_RT_A##r ", %%zmm27\n\t"           \
-  "vpdpbusd %%zmm28, %%zmm27, %%zmm" SASQ_RT_ACC(r, 0) "\n\t"    \
-  "vpdpbusd %%zmm29, %%zmm27, %%zmm" SASQ_RT_ACC(r, 1) "\n\t"    \
-  "vpdpbusd %%zmm30, %%zmm27, %%zmm" SASQ_RT_ACC(r, 2) "\n\t"    \
-  "vpdpbusd %%zmm31, %%zmm27, %%zmm" SASQ_RT_ACC(r, 3) "\n\t"
-#define SASQ_RT_DP6(q) \
-  SASQ_RT_DP(q, 0) SASQ_RT_DP(q, 1) SASQ_RT_DP(q, 2) SASQ_RT_DP(q, 3) SASQ_RT_DP(q, 4) SASQ_RT_DP(q, 5)
+// Row r of quad q: 4 activation bytes broadcast, V vpdpbusd.
+#define SASQ_RT_DP1(r, v) "vpdpbusd %%zmm" SASQ_RT_WREG_##v ", %%zmm27, %%zmm" SASQ_RT_ACC(r, v) "\n\t"
+#define SASQ_RT_DPV_1(r) SASQ_RT_DP1(r, 0)
+#define SASQ_RT_DPV_2(r) SASQ_RT_DPV_1(r) SASQ_RT_DP1(r, 1)
+#define SASQ_RT_DPV_3(r) SASQ_RT_DPV_2(r) SASQ_RT_DP1(r, 2)
+#define SASQ_RT_DPV_4(r) SASQ_RT_DPV_3(r) SASQ_RT_DP1(r, 3)
+#define SASQ_RT_DP(q, r, V) "vpbroadcastd " #q "*4" SASQ_RT_A##r ", %%zmm27\n\t" SASQ_RT_DPV_##V(r)
+#define SASQ_RT_DP6(q, V) \
+  SASQ_RT_DP(q, 0, V) SASQ_RT_DP(q, 1, V) SASQ_RT_DP(q, 2, V) SASQ_RT_DP(q, 3, V) SASQ_RT_DP(q, 4, V) SASQ_RT_DP(q, 5, V)
 
-// Flush of row r, panel v: scale in zmm28, zero in zmm29, bias in zmm30.
-#define SASQ_RT_FROW(r, v)                                                                            \
+// Flush of row r, panel v: scale in zmm28, zero in zmm29, bias in zmm30; M is "" or the store mask.
+#define SASQ_RT_MASK_ ""
+#define SASQ_RT_MASK_K "%{%%k1%}"
+#define SASQ_RT_FROW(r, v, M)                                                                         \
   "vcvtdq2ps %%zmm" SASQ_RT_ACC(r, v) ", %%zmm" SASQ_RT_ACC(r, v) "\n\t"                              \
   "vfmadd213ps %%zmm29, %%zmm28, %%zmm" SASQ_RT_ACC(r, v) "\n\t"                                      \
   "vfmadd132ps " #r "*4(%[rs])%{1to16%}, %%zmm30, %%zmm" SASQ_RT_ACC(r, v) "\n\t"                     \
-  "vmovups %%zmm" SASQ_RT_ACC(r, v) ", " #v "*64" SASQ_RT_D##r "\n\t"
-#define SASQ_RT_FLUSHV(v)                                                                              \
-  "vmovaps 256+" #v "*64(%[bc]), %%zmm28\n\t"                                                          \
-  "vmovaps 512+" #v "*64(%[bc]), %%zmm30\n\t" SASQ_RT_FROW(0, v) SASQ_RT_FROW(1, v) SASQ_RT_FROW(2, v) \
-      SASQ_RT_FROW(3, v) SASQ_RT_FROW(4, v) SASQ_RT_FROW(5, v)
+  "vmovups %%zmm" SASQ_RT_ACC(r, v) ", " #v "*64" SASQ_RT_D##r SASQ_RT_MASK_##M "\n\t"
+#define SASQ_RT_FLUSHV(v, M)                                                                              \
+  "vmovaps 256+" #v "*64(%[bc]), %%zmm28\n\t"                                                             \
+  "vmovaps 512+" #v "*64(%[bc]), %%zmm30\n\t" SASQ_RT_FROW(0, v, M) SASQ_RT_FROW(1, v, M)                 \
+      SASQ_RT_FROW(2, v, M) SASQ_RT_FROW(3, v, M) SASQ_RT_FROW(4, v, M) SASQ_RT_FROW(5, v, M)
+// Panels 0..V-2 stored whole, panel V-1 under k1.
+#define SASQ_RT_FLUSH_1 SASQ_RT_FLUSHV(0, K)
+#define SASQ_RT_FLUSH_2 SASQ_RT_FLUSHV(0, ) SASQ_RT_FLUSHV(1, K)
+#define SASQ_RT_FLUSH_3 SASQ_RT_FLUSHV(0, ) SASQ_RT_FLUSHV(1, ) SASQ_RT_FLUSHV(2, K)
+#define SASQ_RT_FLUSH_4 SASQ_RT_FLUSHV(0, ) SASQ_RT_FLUSHV(1, ) SASQ_RT_FLUSHV(2, ) SASQ_RT_FLUSHV(3, K)
 
-#define SASQ_RT_PASS(bits)                                                                                    \
+#define SASQ_RT_PASS(bits, V)                                                                                 \
   __asm__ volatile(                                                                                           \
-      SASQ_RT_CONSTS##bits                                                                                    \
-      "2:\n\t" SASQ_RT_INIT                                                                                   \
+      SASQ_RT_CONSTS##bits "kmovw %[mask], %%k1\n\t"                                                          \
+      "2:\n\t" SASQ_RT_INIT(V)                                                                                \
       "mov %[wb], %[wo]\n\t"                                                                                  \
       "mov %[octs], %[n]\n\t"                                                                                 \
       "mov %[ab], %[ao]\n\t"                                                                                  \
       "lea (%[ao],%[lda],2), %[a3]\n\t"                                                                       \
       "add %[lda], %[a3]\n\t"                                                                                 \
-      "1:\n\t" SASQ_RT_W##bits(0) SASQ_RT_DP6(0) SASQ_RT_W##bits(1) SASQ_RT_DP6(1)                            \
+      "1:\n\t" SASQ_RT_W_##V(bits, 0) SASQ_RT_DP6(0, V) SASQ_RT_W_##V(bits, 1) SASQ_RT_DP6(1, V)              \
       "add $" SASQ_RT_OB##bits ", %[wo]\n\t"                                                                  \
       "add $8, %[ao]\n\t"                                                                                     \
       "add $8, %[a3]\n\t"                                                                                     \
@@ -126,7 +147,7 @@ struct alignas(64) BlockConsts {
       "jnz 1b\n\t"                                                                                            \
       "vpxord %%zmm29, %%zmm29, %%zmm29\n\t"                                                                  \
       "lea (%[d],%[ldd],2), %[a3]\n\t"                                                                        \
-      "add %[ldd], %[a3]\n\t" SASQ_RT_FLUSHV(0) SASQ_RT_FLUSHV(1) SASQ_RT_FLUSHV(2) SASQ_RT_FLUSHV(3)         \
+      "add %[ldd], %[a3]\n\t" SASQ_RT_FLUSH_##V                                                               \
       "lea (%[ab],%[lda],4), %[ab]\n\t"                                                                       \
       "lea (%[ab],%[lda],2), %[ab]\n\t"                                                                       \
       "lea (%[d],%[ldd],4), %[d]\n\t"                                                                         \
@@ -136,29 +157,35 @@ struct alignas(64) BlockConsts {
       "jnz 2b\n\t"                                                                                            \
       : [ab] "+r"(ab), [d] "+r"(d), [rs] "+r"(rs), [tiles] "+r"(tiles), [wo] "=&r"(wo), [ao] "=&r"(ao),      \
         [a3] "=&r"(a3), [n] "=&r"(n)                                                                          \
-      : [lda] "r"(lda), [ldd] "r"(ldd), [bc] "r"(&bc), [wb] "m"(wb), [octs] "m"(octs),                        \
+      : [lda] "r"(lda), [ldd] "r"(ldd), [bc] "r"(&bc), [wb] "m"(wb), [octs] "m"(octs), [mask] "m"(mask),      \
         [lut] "m"(kInt4Consts.lut), [low4] "m"(kInt4Consts.low4)                                              \
       : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",      \
         "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22",    \
-        "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory")
+        "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k1", "cc", "memory")
+#define SASQ_RT_PASS_V(bits)                   \
+  if constexpr (V == 1) SASQ_RT_PASS(bits, 1); \
+  if constexpr (V == 2) SASQ_RT_PASS(bits, 2); \
+  if constexpr (V == 3) SASQ_RT_PASS(bits, 3); \
+  if constexpr (V == 4) SASQ_RT_PASS(bits, 4);
 
-/// `tiles` >= 1 tiles of 6 rows with Bits-bit weights (header comment): wb is the block's packed
-/// weights at octet 0 (octs >= 1 octets), a row 0 of the first tile in packed A (rows lda bytes apart),
-/// row_scale its 6 · tiles row scales, d row 0 of its output (rows ldd bytes apart, tile t at 6 · t rows).
-template <int Bits>
+/// `tiles` >= 1 tiles of 6 rows x V panels (1..4) of one block with Bits-bit weights (header comment):
+/// wb is the block's packed weights at octet 0 (octs >= 1 octets), a row 0 of the first tile in packed A
+/// (rows lda bytes apart), row_scale its 6 · tiles row scales, d row 0 of its output (rows ldd bytes
+/// apart, tile t at 6 · t rows); panels 0..V-2 are stored whole, panel V-1 only in the columns of `mask`.
+template <int Bits, int V>
 SASQ_TARGET("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 inline void row_tiles_pass(const std::uint8_t* wb, std::ptrdiff_t octs, const std::uint8_t* a, std::ptrdiff_t lda,
                            const BlockConsts& bc, const float* row_scale, float* d, std::ptrdiff_t ldd,
-                           std::ptrdiff_t tiles) {
-  static_assert(Bits == 8 || Bits == 4, "row_tiles_pass: Bits 8 or 4");
+                           std::ptrdiff_t tiles, std::uint16_t mask) {
+  static_assert((Bits == 8 || Bits == 4) && V >= 1 && V <= 4, "row_tiles_pass: Bits 8 or 4, V in 1..4");
   const std::uint8_t* ab = a;
   const float* rs = row_scale;
   const std::uint8_t *wo, *ao, *a3;
   std::ptrdiff_t n;
   if constexpr (Bits == 8) {
-    SASQ_RT_PASS(8);
+    SASQ_RT_PASS_V(8)
   } else {
-    SASQ_RT_PASS(4);
+    SASQ_RT_PASS_V(4)
   }
   (void)wo;
   (void)ao;
@@ -205,22 +232,44 @@ inline void row_tiles_pass(const std::uint8_t* wb, std::ptrdiff_t octs, const st
 #undef SASQ_RT_D3
 #undef SASQ_RT_D4
 #undef SASQ_RT_D5
-#undef SASQ_RT_INIT1
-#undef SASQ_RT_INITR
+#undef SASQ_RT_CONSTS4
+#undef SASQ_RT_CONSTS8
+#undef SASQ_RT_DP
+#undef SASQ_RT_DP1
+#undef SASQ_RT_DP6
+#undef SASQ_RT_DPV_1
+#undef SASQ_RT_DPV_2
+#undef SASQ_RT_DPV_3
+#undef SASQ_RT_DPV_4
+#undef SASQ_RT_FLUSHV
+#undef SASQ_RT_FLUSH_1
+#undef SASQ_RT_FLUSH_2
+#undef SASQ_RT_FLUSH_3
+#undef SASQ_RT_FLUSH_4
+#undef SASQ_RT_FROW
 #undef SASQ_RT_INIT
-#undef SASQ_RT_W8
+#undef SASQ_RT_INIT1
+#undef SASQ_RT_INITV_1
+#undef SASQ_RT_INITV_2
+#undef SASQ_RT_INITV_3
+#undef SASQ_RT_INITV_4
+#undef SASQ_RT_MASK_
+#undef SASQ_RT_MASK_K
+#undef SASQ_RT_OB4
+#undef SASQ_RT_OB8
+#undef SASQ_RT_PASS
+#undef SASQ_RT_PASS_V
 #undef SASQ_RT_SHIFT0
 #undef SASQ_RT_SHIFT1
-#undef SASQ_RT_NIB
-#undef SASQ_RT_W4
-#undef SASQ_RT_CONSTS8
-#undef SASQ_RT_CONSTS4
-#undef SASQ_RT_OB8
-#undef SASQ_RT_OB4
-#undef SASQ_RT_DP
-#undef SASQ_RT_DP6
-#undef SASQ_RT_FROW
-#undef SASQ_RT_FLUSHV
-#undef SASQ_RT_PASS
+#undef SASQ_RT_W4V
+#undef SASQ_RT_W8V
+#undef SASQ_RT_WREG_0
+#undef SASQ_RT_WREG_1
+#undef SASQ_RT_WREG_2
+#undef SASQ_RT_WREG_3
+#undef SASQ_RT_W_1
+#undef SASQ_RT_W_2
+#undef SASQ_RT_W_3
+#undef SASQ_RT_W_4
 
 #endif  // SASQ_HAS_X86_KERNELS
