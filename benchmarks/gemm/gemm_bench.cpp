@@ -110,7 +110,9 @@ enum class SasqKind { kS8S8, kU8S8, kW4A8G128 };
 void bm_sasq(benchmark::State& state, SasqKind kind) {
   Problem& p = problem(state.range(0), state.range(1), state.range(2));
   const sasq::GemmOptions opt{static_cast<int>(state.range(3))};
-  std::vector<float> c(static_cast<std::size_t>(p.m * p.n));
+  // C 64-byte aligned, as oneDNN allocates its destination (a malloc'd vector is 16-byte aligned, so
+  // every 64-byte store of a row would straddle two cache lines).
+  sasq::AlignedBuffer<float> c(static_cast<std::size_t>(p.m * p.n));
   const sasq::PackedWeights& pw = kind == SasqKind::kW4A8G128 ? p.pw4 : p.pw8;
   const auto& w = kind == SasqKind::kW4A8G128 ? p.w4 : p.w8;
   const std::int32_t z = kind == SasqKind::kU8S8 ? 100 : 0;
