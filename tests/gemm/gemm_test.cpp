@@ -201,6 +201,25 @@ TEST_CASE("prefill tiles (3-6 rows: one pass per group, uniform and per-row shif
     for (int fill : {1, 2}) run(Case{6, 64, 1000, fill == 1, f, 0, true, fill}, rng);  // extremes through every group
 }
 
+TEST_CASE("runs of full 6-row tiles (multi-tile pass: 1-4 panels in the last block, uniform and per-row shifts)") {
+  if (!isa_available()) return;
+  std::mt19937 rng(19);
+  const WeightFormat formats[] = {{8, 0, false}, {4, 0, false}, {4, 128, false}};
+  int i = 0;
+  for (std::ptrdiff_t m : {12, 18, 61, 173})
+    for (std::ptrdiff_t n : {16, 44, 64, 100, 172, 200})
+      for (std::ptrdiff_t k : {8, 64, 172}) {
+        // s8 (uniform +128 shift), u8 per-tensor (uniform zero point), u8 per-token (a shift per row);
+        // f32 output direct (none, bias) and through the tile buffer (bias + requantize)
+        const int epilogues[] = {0, 5, 2};
+        Case c{m, n, k, i % 3 == 0, formats[(i / 3) % 3], epilogues[(i / 9) % 3], i % 3 == 2};
+        run(c, rng);
+        ++i;
+      }
+  run(Case{512, 172, 64, true, {8, 0, false}, 5, false}, rng);  // the model's own prefill shape
+  run(Case{512, 64, 172, false, {4, 0, false}, 0, false}, rng);
+}
+
 TEST_CASE("extreme values: all minimum and all maximum activations and weights") {
   if (!isa_available()) return;
   std::mt19937 rng(5);
@@ -324,7 +343,8 @@ TEST_CASE("C at an unaligned offset with ldc > N: only the M x N view is written
   std::mt19937 rng(17);
   const WeightFormat formats[] = {{8, 0}, {4, 0}, {4, 32}, {4, 64}, {4, 128}, {8, 32}, {8, 64}, {8, 128}};
   for (int i = 0; i < 96; ++i) {
-    const std::ptrdiff_t m = 3 + i % 7, n = 1 + static_cast<std::ptrdiff_t>(rng() % 130),
+    // M = 3..9 (one tile), or 12..71 (runs of full 6-row tiles: the AVX-512 multi-tile pass).
+    const std::ptrdiff_t m = (i / 3) % 2 == 0 ? 3 + i % 7 : 12 + i % 60, n = 1 + static_cast<std::ptrdiff_t>(rng() % 130),
                          k = 1 + static_cast<std::ptrdiff_t>(rng() % 300);
     const std::ptrdiff_t ldc = n + 1 + 2 * static_cast<std::ptrdiff_t>(rng() % 40), off = 1 + static_cast<std::ptrdiff_t>(rng() % 15);
     const WeightFormat f = formats[i % 8];
