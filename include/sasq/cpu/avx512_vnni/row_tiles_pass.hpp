@@ -2,12 +2,13 @@
 // 16 columns, the last stored under a column mask; per-channel scales, every row the same shift) in one
 // inline-asm loop, for the model's small shapes where a tile's K loop is short and per-tile setup would
 // dominate. Accumulators in zmm 4r + v as in prefill_pass.hpp. Per tile:
-//   init:  acc[r][v] = corr[v] = -shift · colsum[v] (int32; the exact sum fits, so acc ends at the value
-//          the reference gets, as prefill_pass's acc - shift · colsum);
+//   init:  acc[r][v] = 0 (vpxord: no load ahead of the first vpdpbusd);
 //   loop:  per K octet and quad q, V weight vectors in zmm28.. (int8: loaded; int4: nibble q masked
 //          with 0x0F (zmm25), sign-extended by vpshufb (zmm26)), per row one vpbroadcastd (zmm27) and V
 //          vpdpbusd (u8 activations x s8 weights);
-//   flush: d[r][v] = fmaf(fmaf(float(acc), ws[v], 0), as[r], bias[v])   (epilogue.hpp order).
+//   flush: acc += corr[v] = -shift · colsum[v] (int32, wrapping: the exact sum fits, so this is the
+//          value the reference gets), then d[r][v] = fmaf(fmaf(float(acc), ws[v], 0), as[r], bias[v])
+//          (epilogue.hpp order).
 // AT&T syntax, GCC and Clang.
 #pragma once
 
@@ -21,8 +22,8 @@
 
 namespace sasq::cpu::avx512_vnni_asm {
 
-/// Per-block constants of a row-tiles pass, 64-byte aligned: corr (-shift · column sums), weight
-/// scales and bias, 16 values per panel.
+/// Per-block constants of a row-tiles pass, 64-byte aligned: corr (-shift · column sums, added at the
+/// flush), weight scales and bias, 16 values per panel.
 struct alignas(64) BlockConsts {
   std::int32_t corr[4][16];
   float scale[4][16];
@@ -74,8 +75,8 @@ struct alignas(64) BlockConsts {
 #define SASQ_RT_WREG_2 "30"
 #define SASQ_RT_WREG_3 "31"
 
-// Accumulators of the first V panels of every row start at corr[v].
-#define SASQ_RT_INIT1(r, v) "vmovdqa32 " #v "*64(%[bc]), %%zmm" SASQ_RT_ACC(r, v) "\n\t"
+// Accumulators of the first V panels of every row start at 0.
+#define SASQ_RT_INIT1(r, v) "vpxord %%zmm" SASQ_RT_ACC(r, v) ", %%zmm" SASQ_RT_ACC(r, v) ", %%zmm" SASQ_RT_ACC(r, v) "\n\t"
 #define SASQ_RT_INITV_1(r) SASQ_RT_INIT1(r, 0)
 #define SASQ_RT_INITV_2(r) SASQ_RT_INITV_1(r) SASQ_RT_INIT1(r, 1)
 #define SASQ_RT_INITV_3(r) SASQ_RT_INITV_2(r) SASQ_RT_INIT1(r, 2)
@@ -116,6 +117,7 @@ struct alignas(64) BlockConsts {
 #define SASQ_RT_MASK_ ""
 #define SASQ_RT_MASK_K "%{%%k1%}"
 #define SASQ_RT_FROW(r, v, M)                                                                         \
+  "vpaddd " #v "*64(%[bc]), %%zmm" SASQ_RT_ACC(r, v) ", %%zmm" SASQ_RT_ACC(r, v) "\n\t"               \
   "vcvtdq2ps %%zmm" SASQ_RT_ACC(r, v) ", %%zmm" SASQ_RT_ACC(r, v) "\n\t"                              \
   "vfmadd213ps %%zmm29, %%zmm28, %%zmm" SASQ_RT_ACC(r, v) "\n\t"                                      \
   "vfmadd132ps " #r "*4(%[rs])%{1to16%}, %%zmm30, %%zmm" SASQ_RT_ACC(r, v) "\n\t"                     \
