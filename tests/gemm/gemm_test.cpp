@@ -201,18 +201,19 @@ TEST_CASE("prefill tiles (3-6 rows: one pass per group, uniform and per-row shif
     for (int fill : {1, 2}) run(Case{6, 64, 1000, fill == 1, f, 0, true, fill}, rng);  // extremes through every group
 }
 
-TEST_CASE("runs of full 6-row tiles (multi-tile pass: 1-4 panels in the last block, uniform and per-row shifts)") {
+TEST_CASE("runs of full 6-row tiles (multi-tile pass: 1-4 panels in the last block, A in place or packed)") {
   if (!isa_available()) return;
   std::mt19937 rng(19);
   const WeightFormat formats[] = {{8, 0, false}, {4, 0, false}, {4, 128, false}};
   int i = 0;
   for (std::ptrdiff_t m : {12, 18, 61, 173})
     for (std::ptrdiff_t n : {16, 44, 64, 100, 172, 200})
-      for (std::ptrdiff_t k : {8, 64, 172}) {
-        // s8 (uniform +128 shift), u8 per-tensor (uniform zero point), u8 per-token (a shift per row);
-        // f32 output direct (none, bias) and through the tile buffer (bias + requantize)
+      for (std::ptrdiff_t k : {4, 8, 12, 64, 172, 174}) {
+        // s8 (A read in place when K % 4 == 0, +128 shift) or u8 (packed; per-tensor zero point: uniform
+        // shift, per-token: a shift per row), per-tensor or per-token scales; f32 output direct (none,
+        // bias) and through the tile buffer (bias + requantize)
         const int epilogues[] = {0, 5, 2};
-        Case c{m, n, k, i % 3 == 0, formats[(i / 3) % 3], epilogues[(i / 9) % 3], i % 3 == 2};
+        Case c{m, n, k, i % 2 == 0, formats[(i / 2) % 3], epilogues[(i / 6) % 3], (i / 18) % 2 == 0};
         run(c, rng);
         ++i;
       }

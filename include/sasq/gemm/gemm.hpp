@@ -140,18 +140,65 @@ void run_tiles(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff
   }
 }
 
+/// K up to which one-thread s8 GEMMs read A in place (run_s8_in_place): rows that short do not alias in L1.
+inline constexpr std::ptrdiff_t kInPlaceMaxK = 1024;
+
+/// The first M / 6 · 6 rows of an s8 GEMM on the calling thread, A read in place (Kernel::full_tiles_s8),
+/// per-channel scales, f32 C without activation; returns the rows done.
+template <class Kernel>
+std::ptrdiff_t run_s8_in_place(MatrixView<const std::int8_t> a, const ActivationQuant& act, const PackedWeights& w,
+                               const Epilogue& ep, MatrixView<float> c) {
+  constexpr int kRows = Kernel::kTileRows;
+  const std::ptrdiff_t tiles = a.rows() / kRows;
+  alignas(64) float bias[cpu::kTileCols];
+  float scale[kRows];
+  std::fill_n(scale, kRows, act.scale);
+  const bool per_row = !act.row_scales.empty();
+  for (std::ptrdiff_t block = 0; block < w.panels() / kPanelsPerBlock; ++block) {
+    for (int v = 0; v < kPanelsPerBlock; ++v)
+      for (int col = 0; col < kPanelCols; ++col) {
+        const std::ptrdiff_t row = w.weight_row(block * kPanelsPerBlock + v, col);
+        bias[v * kPanelCols + col] = (row >= 0 && !ep.bias.empty()) ? ep.bias[static_cast<std::size_t>(row)] : 0.0f;
+      }
+    cpu::TileArgs t;
+    t.a = reinterpret_cast<const std::uint8_t*>(a.data());
+    t.lda = a.ld();
+    t.row_scale = per_row ? act.row_scales.data() : scale;
+    t.p0 = block * kPanelsPerBlock;
+    t.bias = bias;
+    t.c = c.data() + block * cpu::kTileCols;
+    t.ldc = c.ld();
+    t.c_cols = static_cast<int>(std::min<std::ptrdiff_t>(cpu::kTileCols, c.cols() - block * cpu::kTileCols));
+    Kernel::full_tiles_s8(w, t, tiles, a.cols(), per_row ? 4 * kRows : 0);
+  }
+  return tiles * kRows;
+}
+
 template <class IsaT, class TA, class TC>
 void run_gemm(MatrixView<const TA> a, const ActivationQuant& act, const PackedWeights& w, const Epilogue& ep,
               MatrixView<TC> c, int threads, const ParallelFor& pf) {
-  static thread_local PackedActivations buffer;
-  PackedActivations& pa = buffer;  // the caller's buffer: tasks on other threads must not name the thread_local
-  pack_activations<IsaT>(a, act, w.k_padded(), pa);
+  using Kernel = cpu::GemmKernel<IsaT>;
   const std::ptrdiff_t m = a.rows();
-  constexpr int kRows = cpu::GemmKernel<IsaT>::kTileRows;
+  constexpr int kRows = Kernel::kTileRows;
   const std::ptrdiff_t tasks = (w.panels() / kPanelsPerBlock) * ((m + kRows - 1) / kRows);
   const std::int64_t ops = 2 * std::int64_t{m} * w.output_cols() * w.k();
   const std::int64_t useful = std::max<std::int64_t>(1, ops / kMinOpsPerThread);
   const int n = static_cast<int>(std::min<std::int64_t>({threads, useful, tasks}));
+  if constexpr (HasFullTiles<Kernel>::value && std::is_same_v<TA, std::int8_t> && std::is_same_v<TC, float>) {
+    if (n == 1 && w.groups() == 1 && a.cols() % 4 == 0 && a.cols() <= kInPlaceMaxK && m >= kRows &&
+        Kernel::kStoresC && ep.activation == Activation::kNone && !w.format().gate_up_pair) {
+      const std::ptrdiff_t done = run_s8_in_place<Kernel>(a, act, w, ep, c);
+      if (done == m) return;
+      ActivationQuant rest = act;  // the last M % 6 rows through the packed path
+      if (!act.row_scales.empty()) rest.row_scales = Span<const float>(act.row_scales.data() + done, m - done);
+      run_gemm<IsaT>(MatrixView<const TA>(a.row_ptr(done), m - done, a.cols(), a.ld()), rest, w, ep,
+                     MatrixView<TC>(c.row_ptr(done), m - done, c.cols(), c.ld()), 1, pf);
+      return;
+    }
+  }
+  static thread_local PackedActivations buffer;
+  PackedActivations& pa = buffer;  // the caller's buffer: tasks on other threads must not name the thread_local
+  pack_activations<IsaT>(a, act, w.k_padded(), pa);
   cpu::parallel_run(pf, n, [&](int t) {
     run_tiles<IsaT>(w, pa, m, ep, c, tasks * t / n, tasks * (t + 1) / n);
   });

@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
-#include <type_traits>
 
 #include "sasq/core/config.hpp"
 #include "sasq/cpu/avx512_vnni/prefill_pass.hpp"
@@ -352,11 +351,64 @@ struct GemmKernel<isa::avx512_vnni> {
     }
   }
 
+ public:
+  /// full_tiles on s8 A read in place, no packing (row_tiles_pass with FlipS8): t.a is row 0 of the
+  /// caller's A (t.lda bytes a row, K = k bytes read per row, k % 4 == 0), t.row_scale the first tile's
+  /// 6 scales, the next tile's rs_step bytes further (0 for a per-tensor scale); per-channel scales,
+  /// direct f32 C (t.c). The same sums and epilogue as the packed path (shift 128).
+  static void full_tiles_s8(const PackedWeights& w, const TileArgs& t, std::ptrdiff_t count, std::ptrdiff_t k,
+                            std::ptrdiff_t rs_step) {
+    w.format().bits == 8 ? s8_passes<8>(w, t, count, k, rs_step) : s8_passes<4>(w, t, count, k, rs_step);
+  }
+
+ private:
+  /// The BlockConsts of panel block t.p0 for rows sharing `shift`.
+  SASQ_TARGET_AVX512_VNNI static void block_consts(const PackedWeights& w, const TileArgs& t, std::int32_t shift,
+                                                   avx512_vnni_asm::BlockConsts& bc) {
+    const __m512i nshift = _mm512_set1_epi32(-shift);
+    for (int v = 0; v < kPanelsPerBlock; ++v) {
+      _mm512_store_si512(bc.corr[v], _mm512_mullo_epi32(nshift, _mm512_load_si512(w.col_sums(t.p0 + v, 0))));
+      _mm512_store_ps(bc.scale[v], _mm512_load_ps(w.scales(t.p0 + v, 0)));
+      _mm512_store_ps(bc.bias[v], _mm512_load_ps(t.bias + v * kPanelCols));
+    }
+  }
+
+  template <int Bits>
+  SASQ_TARGET_AVX512_VNNI __attribute__((noinline)) static void s8_passes(const PackedWeights& w, const TileArgs& t,
+                                                                        std::ptrdiff_t count, std::ptrdiff_t k,
+                                                                        std::ptrdiff_t rs_step) {
+    avx512_vnni_asm::BlockConsts bc;
+    block_consts(w, t, 128, bc);
+    row_tiles<Bits, true>(w, t, bc, k / 8, (k % 8) / 4, rs_step, count);
+  }
+
+  /// row_tiles_pass over `count` tiles of block t.p0 into the direct C t.c, with as many panels as hold
+  /// columns of C (the last under its column mask).
+  template <int Bits, bool FlipS8>
+  static void row_tiles(const PackedWeights& w, const TileArgs& t, const avx512_vnni_asm::BlockConsts& bc,
+                        std::ptrdiff_t octs, std::ptrdiff_t tail_quad, std::ptrdiff_t rs_step, std::ptrdiff_t count) {
+    const int panels = std::min(kPanelsPerBlock, (t.c_cols + kPanelCols - 1) / kPanelCols);
+    const int n = t.c_cols - (panels - 1) * kPanelCols;
+    const auto last = static_cast<std::uint16_t>(n >= kPanelCols ? 0xFFFFu : (1u << n) - 1);
+    const std::uint8_t* wb = w.block(t.p0 / kPanelsPerBlock);
+    const std::ptrdiff_t ldd = t.ldc * 4;
+    const auto pass = [&](auto fn) {
+      fn(wb, octs, tail_quad, t.a, t.lda, bc, t.row_scale, rs_step, t.c, ldd, count, last);
+    };
+    switch (panels) {
+      case 1: pass(avx512_vnni_asm::row_tiles_pass<Bits, 1, FlipS8>); break;
+      case 2: pass(avx512_vnni_asm::row_tiles_pass<Bits, 2, FlipS8>); break;
+      case 3: pass(avx512_vnni_asm::row_tiles_pass<Bits, 3, FlipS8>); break;
+      default: pass(avx512_vnni_asm::row_tiles_pass<Bits, 4, FlipS8>); break;
+    }
+  }
+
   /// Stores the kTileRows x kTileCols tile y into C (rows ldc apart), panel v under mask[v].
   SASQ_TARGET_AVX512_VNNI static void copy_rows(const float* y, const __mmask16* mask, float* c, std::ptrdiff_t ldc) {
     for (int r = 0; r < kTileRows; ++r)
       for (int v = 0; v < kPanelsPerBlock; ++v)
-        _mm512_mask_storeu_ps(c + r * ldc + v * kPanelCols, mask[v], _mm512_load_ps(y + r * kTileCols + v * kPanelCols));
+        _mm512_mask_storeu_ps(c + r * ldc + v * kPanelCols, mask[v],
+                              _mm512_load_ps(y + r * kTileCols + v * kPanelCols));
   }
 
   /// full_tiles with per-channel scales and a direct C. Rows sharing one shift (s8 A, per-tensor u8 zero
@@ -379,25 +431,8 @@ struct GemmKernel<isa::avx512_vnni> {
     for (std::ptrdiff_t r = 1; r < count * R; ++r) uniform = uniform && t.shift[r] == t.shift[0];
     if (uniform) {
       avx512_vnni_asm::BlockConsts bc;
-      const __m512i nshift = _mm512_set1_epi32(-t.shift[0]);
-      for (int v = 0; v < V; ++v) {
-        _mm512_store_si512(bc.corr[v], _mm512_mullo_epi32(nshift, _mm512_load_si512(w.col_sums(t.p0 + v, 0))));
-        _mm512_store_ps(bc.scale[v], _mm512_load_ps(w.scales(t.p0 + v, 0)));
-        _mm512_store_ps(bc.bias[v], _mm512_load_ps(t.bias + v * kPanelCols));
-      }
-      // Panels holding columns of C; the last one stored under its mask.
-      const int panels = std::min(V, (t.c_cols + kPanelCols - 1) / kPanelCols);
-      const std::uint16_t last = mask[panels - 1];
-      const auto pass = [&](auto v_tag) {
-        avx512_vnni_asm::row_tiles_pass<Bits, decltype(v_tag)::value>(wb, octs, t.a, t.lda, bc, t.row_scale, t.c,
-                                                                      t.ldc * 4, count, last);
-      };
-      switch (panels) {
-        case 1: pass(std::integral_constant<int, 1>{}); break;
-        case 2: pass(std::integral_constant<int, 2>{}); break;
-        case 3: pass(std::integral_constant<int, 3>{}); break;
-        default: pass(std::integral_constant<int, 4>{}); break;
-      }
+      block_consts(w, t, t.shift[0], bc);
+      row_tiles<Bits, false>(w, t, bc, octs, 0, 4 * R, count);
       return;
     }
     avx512_vnni_asm::PassArgs p{wb, t.a, t.lda, octs, w.col_sums(t.p0, 0), w.scales(t.p0, 0), kPanelCols * 4,

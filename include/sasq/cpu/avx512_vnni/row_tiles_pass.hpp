@@ -4,8 +4,9 @@
 // dominate. Accumulators in zmm 4r + v as in prefill_pass.hpp. Per tile:
 //   init:  acc[r][v] = 0 (vpxord: no load ahead of the first vpdpbusd);
 //   loop:  per K octet and quad q, V weight vectors in zmm28.. (int8: loaded; int4: nibble q masked
-//          with 0x0F (zmm25), sign-extended by vpshufb (zmm26)), per row one vpbroadcastd (zmm27) and V
-//          vpdpbusd (u8 activations x s8 weights);
+//          with 0x0F (zmm25), sign-extended by vpshufb (zmm26)), per row one vpbroadcastd (zmm27; s8 A
+//          read in place: XOR 0x80 with zmm24, a + 128 as u8) and V vpdpbusd (u8 activations x s8
+//          weights); then quad 0 of one more octet when K % 8 == 4;
 //   flush: acc += corr[v] = -shift · colsum[v] (int32, wrapping: the exact sum fits, so this is the
 //          value the reference gets), then d[r][v] = fmaf(fmaf(float(acc), ws[v], 0), as[r], bias[v])
 //          (epilogue.hpp order).
@@ -76,7 +77,8 @@ struct alignas(64) BlockConsts {
 #define SASQ_RT_WREG_3 "31"
 
 // Accumulators of the first V panels of every row start at 0.
-#define SASQ_RT_INIT1(r, v) "vpxord %%zmm" SASQ_RT_ACC(r, v) ", %%zmm" SASQ_RT_ACC(r, v) ", %%zmm" SASQ_RT_ACC(r, v) "\n\t"
+#define SASQ_RT_INIT1(r, v) \
+  "vpxord %%zmm" SASQ_RT_ACC(r, v) ", %%zmm" SASQ_RT_ACC(r, v) ", %%zmm" SASQ_RT_ACC(r, v) "\n\t"
 #define SASQ_RT_INITV_1(r) SASQ_RT_INIT1(r, 0)
 #define SASQ_RT_INITV_2(r) SASQ_RT_INITV_1(r) SASQ_RT_INIT1(r, 1)
 #define SASQ_RT_INITV_3(r) SASQ_RT_INITV_2(r) SASQ_RT_INIT1(r, 2)
@@ -109,9 +111,16 @@ struct alignas(64) BlockConsts {
 #define SASQ_RT_DPV_2(r) SASQ_RT_DPV_1(r) SASQ_RT_DP1(r, 1)
 #define SASQ_RT_DPV_3(r) SASQ_RT_DPV_2(r) SASQ_RT_DP1(r, 2)
 #define SASQ_RT_DPV_4(r) SASQ_RT_DPV_3(r) SASQ_RT_DP1(r, 3)
-#define SASQ_RT_DP(q, r, V) "vpbroadcastd " #q "*4" SASQ_RT_A##r ", %%zmm27\n\t" SASQ_RT_DPV_##V(r)
-#define SASQ_RT_DP6(q, V) \
-  SASQ_RT_DP(q, 0, V) SASQ_RT_DP(q, 1, V) SASQ_RT_DP(q, 2, V) SASQ_RT_DP(q, 3, V) SASQ_RT_DP(q, 4, V) SASQ_RT_DP(q, 5, V)
+// F = X: s8 activations read in place, turned into u8 + 128 after the broadcast (XOR 0x80, zmm24).
+#define SASQ_RT_FLIP_
+#define SASQ_RT_FLIP_X "vpxord %%zmm24, %%zmm27, %%zmm27\n\t"
+#define SASQ_RT_DP(q, r, V, F) \
+  "vpbroadcastd " #q "*4" SASQ_RT_A##r ", %%zmm27\n\t" SASQ_RT_FLIP_##F SASQ_RT_DPV_##V(r)
+#define SASQ_RT_DP6(q, V, F)                                                                             \
+  SASQ_RT_DP(q, 0, V, F) SASQ_RT_DP(q, 1, V, F) SASQ_RT_DP(q, 2, V, F) SASQ_RT_DP(q, 3, V, F) SASQ_RT_DP(q, 4, V, F) \
+      SASQ_RT_DP(q, 5, V, F)
+#define SASQ_RT_FSET_
+#define SASQ_RT_FSET_X "vpbroadcastd %[flip], %%zmm24\n\t"
 
 // Flush of row r, panel v: scale in zmm28, zero in zmm29, bias in zmm30; M is "" or the store mask.
 #define SASQ_RT_MASK_ ""
@@ -132,21 +141,27 @@ struct alignas(64) BlockConsts {
 #define SASQ_RT_FLUSH_3 SASQ_RT_FLUSHV(0, ) SASQ_RT_FLUSHV(1, ) SASQ_RT_FLUSHV(2, K)
 #define SASQ_RT_FLUSH_4 SASQ_RT_FLUSHV(0, ) SASQ_RT_FLUSHV(1, ) SASQ_RT_FLUSHV(2, ) SASQ_RT_FLUSHV(3, K)
 
-#define SASQ_RT_PASS(bits, V)                                                                                 \
+#define SASQ_RT_PASS(bits, V, F)                                                                              \
   __asm__ volatile(                                                                                           \
-      SASQ_RT_CONSTS##bits "kmovw %[mask], %%k1\n\t"                                                          \
+      SASQ_RT_CONSTS##bits SASQ_RT_FSET_##F "kmovw %[mask], %%k1\n\t"                                         \
       "2:\n\t" SASQ_RT_INIT(V)                                                                                \
       "mov %[wb], %[wo]\n\t"                                                                                  \
       "mov %[octs], %[n]\n\t"                                                                                 \
       "mov %[ab], %[ao]\n\t"                                                                                  \
       "lea (%[ao],%[lda],2), %[a3]\n\t"                                                                       \
       "add %[lda], %[a3]\n\t"                                                                                 \
-      "1:\n\t" SASQ_RT_W_##V(bits, 0) SASQ_RT_DP6(0, V) SASQ_RT_W_##V(bits, 1) SASQ_RT_DP6(1, V)              \
+      "test %[n], %[n]\n\t"                                                                                   \
+      "jz 3f\n\t"                                                                                             \
+      "1:\n\t" SASQ_RT_W_##V(bits, 0) SASQ_RT_DP6(0, V, F) SASQ_RT_W_##V(bits, 1) SASQ_RT_DP6(1, V, F)        \
       "add $" SASQ_RT_OB##bits ", %[wo]\n\t"                                                                  \
       "add $8, %[ao]\n\t"                                                                                     \
       "add $8, %[a3]\n\t"                                                                                     \
       "dec %[n]\n\t"                                                                                          \
       "jnz 1b\n\t"                                                                                            \
+      "3:\n\t"                                                                                                \
+      "cmpq $0, %[tq]\n\t"                                                                                    \
+      "je 4f\n\t" SASQ_RT_W_##V(bits, 0) SASQ_RT_DP6(0, V, F)                                               \
+      "4:\n\t"                                                                                                \
       "vpxord %%zmm29, %%zmm29, %%zmm29\n\t"                                                                  \
       "lea (%[d],%[ldd],2), %[a3]\n\t"                                                                        \
       "add %[ldd], %[a3]\n\t" SASQ_RT_FLUSH_##V                                                               \
@@ -154,40 +169,50 @@ struct alignas(64) BlockConsts {
       "lea (%[ab],%[lda],2), %[ab]\n\t"                                                                       \
       "lea (%[d],%[ldd],4), %[d]\n\t"                                                                         \
       "lea (%[d],%[ldd],2), %[d]\n\t"                                                                         \
-      "add $24, %[rs]\n\t"                                                                                    \
+      "add %[rstep], %[rs]\n\t"                                                                                    \
       "dec %[tiles]\n\t"                                                                                      \
       "jnz 2b\n\t"                                                                                            \
       : [ab] "+r"(ab), [d] "+r"(d), [rs] "+r"(rs), [tiles] "+r"(tiles), [wo] "=&r"(wo), [ao] "=&r"(ao),      \
         [a3] "=&r"(a3), [n] "=&r"(n)                                                                          \
       : [lda] "r"(lda), [ldd] "r"(ldd), [bc] "r"(&bc), [wb] "m"(wb), [octs] "m"(octs), [mask] "m"(mask),      \
-        [lut] "m"(kInt4Consts.lut), [low4] "m"(kInt4Consts.low4)                                              \
+        [tq] "m"(tail_quad), [rstep] "m"(row_scale_step), [flip] "m"(kFlip), [lut] "m"(kInt4Consts.lut),     \
+        [low4] "m"(kInt4Consts.low4)                                                                          \
       : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",      \
         "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22",    \
         "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k1", "cc", "memory")
-#define SASQ_RT_PASS_V(bits)                   \
-  if constexpr (V == 1) SASQ_RT_PASS(bits, 1); \
-  if constexpr (V == 2) SASQ_RT_PASS(bits, 2); \
-  if constexpr (V == 3) SASQ_RT_PASS(bits, 3); \
-  if constexpr (V == 4) SASQ_RT_PASS(bits, 4);
+#define SASQ_RT_PASS_V(bits, F)                   \
+  if constexpr (V == 1) SASQ_RT_PASS(bits, 1, F); \
+  if constexpr (V == 2) SASQ_RT_PASS(bits, 2, F); \
+  if constexpr (V == 3) SASQ_RT_PASS(bits, 3, F); \
+  if constexpr (V == 4) SASQ_RT_PASS(bits, 4, F);
 
 /// `tiles` >= 1 tiles of 6 rows x V panels (1..4) of one block with Bits-bit weights (header comment):
-/// wb is the block's packed weights at octet 0 (octs >= 1 octets), a row 0 of the first tile in packed A
-/// (rows lda bytes apart), row_scale its 6 · tiles row scales, d row 0 of its output (rows ldd bytes
-/// apart, tile t at 6 · t rows); panels 0..V-2 are stored whole, panel V-1 only in the columns of `mask`.
-template <int Bits, int V>
+/// wb is the block's packed weights at octet 0; octs whole K octets (>= 0) then, if tail_quad, one more
+/// quad (K = 8 · octs + 4 · tail_quad >= 4); a row 0 of the first tile, rows lda bytes apart: packed A
+/// (u8), or with FlipS8 the caller's s8 A in place (K bytes a row are read, nothing past them);
+/// row_scale the first tile's 6 row scales, the next tile's row_scale_step bytes further (0: one set
+/// for every tile); d row 0 of its output (rows ldd bytes apart, tile t at 6 · t rows); panels 0..V-2
+/// are stored whole, panel V-1 only in the columns of `mask`.
+template <int Bits, int V, bool FlipS8>
 SASQ_TARGET("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
-inline void row_tiles_pass(const std::uint8_t* wb, std::ptrdiff_t octs, const std::uint8_t* a, std::ptrdiff_t lda,
-                           const BlockConsts& bc, const float* row_scale, float* d, std::ptrdiff_t ldd,
-                           std::ptrdiff_t tiles, std::uint16_t mask) {
+inline void row_tiles_pass(const std::uint8_t* wb, std::ptrdiff_t octs, std::ptrdiff_t tail_quad, const std::uint8_t* a,
+                           std::ptrdiff_t lda, const BlockConsts& bc, const float* row_scale,
+                           std::ptrdiff_t row_scale_step, float* d, std::ptrdiff_t ldd, std::ptrdiff_t tiles,
+                           std::uint16_t mask) {
   static_assert((Bits == 8 || Bits == 4) && V >= 1 && V <= 4, "row_tiles_pass: Bits 8 or 4, V in 1..4");
+  static constexpr std::uint32_t kFlip = 0x80808080u;
   const std::uint8_t* ab = a;
   const float* rs = row_scale;
   const std::uint8_t *wo, *ao, *a3;
   std::ptrdiff_t n;
-  if constexpr (Bits == 8) {
-    SASQ_RT_PASS_V(8)
+  if constexpr (Bits == 8 && FlipS8) {
+    SASQ_RT_PASS_V(8, X)
+  } else if constexpr (Bits == 8) {
+    SASQ_RT_PASS_V(8, )
+  } else if constexpr (FlipS8) {
+    SASQ_RT_PASS_V(4, X)
   } else {
-    SASQ_RT_PASS_V(4)
+    SASQ_RT_PASS_V(4, )
   }
   (void)wo;
   (void)ao;
@@ -237,6 +262,10 @@ inline void row_tiles_pass(const std::uint8_t* wb, std::ptrdiff_t octs, const st
 #undef SASQ_RT_CONSTS4
 #undef SASQ_RT_CONSTS8
 #undef SASQ_RT_DP
+#undef SASQ_RT_FSET_X
+#undef SASQ_RT_FSET_
+#undef SASQ_RT_FLIP_X
+#undef SASQ_RT_FLIP_
 #undef SASQ_RT_DP1
 #undef SASQ_RT_DP6
 #undef SASQ_RT_DPV_1
