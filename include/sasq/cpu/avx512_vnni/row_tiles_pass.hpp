@@ -17,11 +17,28 @@
 #include <cstdint>
 
 #include "sasq/core/config.hpp"
-#include "sasq/cpu/avx512_vnni/prefill_pass.hpp"
 
 #if SASQ_HAS_X86_KERNELS
 
 namespace sasq::cpu::avx512_vnni_asm {
+
+/// int4 decode constants of the row-tiles pass: the nibble -> int8 table for vpshufb in every 128-bit
+/// lane, then 0x0F bytes. Hidden visibility (ELF, Mach-O): "m" operands addressed without the GOT.
+struct alignas(64) RowTilesInt4Consts {
+  std::int8_t lut[64];
+  std::uint8_t low4[64];
+};
+#if defined(_WIN32)
+inline constexpr RowTilesInt4Consts kRowTilesInt4Consts = {
+#else
+inline constexpr RowTilesInt4Consts kRowTilesInt4Consts __attribute__((visibility("hidden"))) = {
+#endif
+    {0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1,
+     0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1},
+    {0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F,
+     0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F,
+     0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F,
+     0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F}};
 
 /// Per-block constants of a row-tiles pass, 64-byte aligned: corr (-shift · column sums, added at the
 /// flush), weight scales and bias, 16 values per panel.
@@ -175,8 +192,8 @@ struct alignas(64) BlockConsts {
       : [ab] "+r"(ab), [d] "+r"(d), [rs] "+r"(rs), [tiles] "+r"(tiles), [wo] "=&r"(wo), [ao] "=&r"(ao),      \
         [a3] "=&r"(a3), [n] "=&r"(n)                                                                          \
       : [lda] "r"(lda), [ldd] "r"(ldd), [bc] "r"(&bc), [wb] "m"(wb), [octs] "m"(octs), [mask] "m"(mask),      \
-        [tq] "m"(tail_quad), [rstep] "m"(row_scale_step), [flip] "m"(kFlip), [lut] "m"(kInt4Consts.lut),     \
-        [low4] "m"(kInt4Consts.low4)                                                                          \
+        [tq] "m"(tail_quad), [rstep] "m"(row_scale_step), [flip] "m"(kFlip), [lut] "m"(kRowTilesInt4Consts.lut),     \
+        [low4] "m"(kRowTilesInt4Consts.low4)                                                                          \
       : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",      \
         "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22",    \
         "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k1", "cc", "memory")
