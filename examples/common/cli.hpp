@@ -189,9 +189,9 @@ inline CLI::Option* add_abits(CLI::App& app, int& v, const std::vector<int>& all
 /// --wquant: how weights are quantized (llama::parse_weight_method's names): round to nearest, MSE-optimal
 /// clip, or GPTQ on calibration Hessians.
 inline CLI::Option* add_wquant(CLI::App& app, std::string& v) {
-  return add_choice(app, "--wquant", v, {"rtn", "mse", "gptq"},
+  return add_choice(app, "--wquant", v, {"rtn", "mse", "gptq", "gptq-ao"},
                     "weight quantization: round to nearest, MSE-optimal clip, or GPTQ (Hessians from the calibration "
-                    "text, MSE-clip scales)");
+                    "text, MSE-clip scales; gptq-ao: columns in act-order, static groups)");
 }
 /// --act-clip: clip ratio c of dynamic per-token activation scales, s = c · absmax / qmax (QuaRot: 0.9).
 inline CLI::Option* add_act_clip(CLI::App& app, double& v) {

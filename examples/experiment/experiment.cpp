@@ -53,6 +53,9 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 // ---- options -----------------------------------------------------------------------------------
 
+std::vector<std::string> bit_config_names();  // the names of kBitConfigs, for --bits
+std::vector<std::string> method_names();      // the names of kMethods, for --methods
+
 struct Options {
   std::string data = "../shared/data";
   std::string out = "results";
@@ -64,6 +67,13 @@ struct Options {
   int calib_sequences = 128;  ///< calibration stories (from 501..950)
   int int_stories = 16;       ///< stories timed on the true-integer path
   int train_steps = 120;
+  double train_lr = 0.05;       ///< SASQ Adam learning rate on ln s
+  int train_batch = 8;          ///< SASQ stories per step
+  int train_patience = 4;       ///< SASQ held-out evaluations without improvement before stopping
+  bool lsq_grad_scale = false;  ///< SASQ: LSQ's gradient scale 1/sqrt(N·qmax) per site
+  std::vector<std::string> bits;  ///< bit configurations run (names of kBitConfigs); empty = the default set
+  std::vector<std::string> methods;  ///< methods run (names of kMethods); empty = all
+  bool heldout_only = false;    ///< train the SASQ rows and print their held-out perplexity only
   bool stress = true;
   std::string wquant_name = "gptq";
   WeightMethod wquant = WeightMethod::kGptq;  ///< weights of the main rows (from wquant_name)
@@ -84,6 +94,20 @@ void build_cli(CLI::App& app, Options& o) {
   cli::add_int(app, "--eval-stories", o.eval_stories, 1, 500, "TinyStories stories 1..N evaluated");
   cli::add_int(app, "--calib", o.calib_sequences, 1, 450, "calibration stories (from 501..950)");
   cli::add_int(app, "--steps", o.train_steps, 0, 1000000, "SASQ training steps");
+  cli::add_real(app, "--lr", o.train_lr, 1e-6, 10.0, "SASQ Adam learning rate on ln s");
+  cli::add_int(app, "--batch", o.train_batch, 1, 4096, "SASQ training stories per step");
+  cli::add_int(app, "--patience", o.train_patience, 0, 1000000,
+               "SASQ held-out evaluations (every 10 steps) without improvement before stopping (0 = never)");
+  app.add_flag("--lsq-grad-scale", o.lsq_grad_scale, "SASQ: multiply each scale's gradient by 1/sqrt(N*qmax) (LSQ)");
+  app.add_option("--bits", o.bits, "bit configurations to run (default: all; --quick: W8A8 W4A4)")
+      ->check(cli::detail::word_member(bit_config_names()))
+      ->type_name(cli::detail::join(bit_config_names()));
+  app.add_option("--methods", o.methods, "methods run (default: all; FP32 always runs)")
+      ->check(cli::detail::word_member(method_names()))
+      ->type_name("NAME ...");
+  app.add_flag("--heldout-only",  o.heldout_only,
+               "hyper-parameter search mode: train the SASQ rows of the plain model and print their perplexity on "
+               "the held-out stories 951-1000 only (no evaluation text is scored, no result files are written)");
   app.add_flag("--no-stress", "evaluate the plain model only (no stress variant)");
   cli::add_wquant(app, o.wquant_name)->description(
       "weight quantization of the main rows (default gptq; the rows marked (RTN) always round to nearest)");
@@ -100,7 +124,11 @@ void finish(const CLI::App& app, Options& o) {
     if (unset("--steps")) o.train_steps = 40;
     o.stress = false;
   }
-  if (!unset("--no-stress")) o.stress = false;
+  if (!unset("--no-stress") || o.heldout_only) o.stress = false;
+  for (const auto& [name, list] : {std::pair{"--bits", &o.bits}, std::pair{"--methods", &o.methods}})
+    for (std::size_t i = 0; i < list->size(); ++i)
+      for (std::size_t j = 0; j < i; ++j)
+        if ((*list)[i] == (*list)[j]) cli::usage_fail(name, ": '", (*list)[i], "' given twice");
 }
 
 std::string slurp(const std::string& path) {
@@ -140,8 +168,24 @@ struct BitConfig {
 
 const std::vector<BitConfig> kBitConfigs = {
     {"W8A8", 8, 0, 8}, {"W4A8", 4, 0, 8}, {"W4A8-g32", 4, 32, 8}, {"W8A4", 8, 0, 4}, {"W4A4", 4, 0, 4}};
+std::vector<std::string> bit_config_names() {
+  std::vector<std::string> n;
+  for (const BitConfig& b : kBitConfigs) n.push_back(b.name);
+  return n;
+}
+
 /// The stress variant runs these two only (its point: outlier channels break static scales).
 const std::vector<BitConfig> kStressBitConfigs = {kBitConfigs[0], kBitConfigs[4]};
+
+/// The bit configurations of a run: those named by --bits (the stress variant: of its two only), else
+/// all (--quick and the stress variant: W8A8 and W4A4).
+std::vector<BitConfig> selected_bit_configs(const std::vector<std::string>& names, bool quick, bool stress) {
+  if (names.empty()) return quick || stress ? kStressBitConfigs : kBitConfigs;
+  std::vector<BitConfig> out;
+  for (const BitConfig& b : stress ? kStressBitConfigs : kBitConfigs)
+    if (std::find(names.begin(), names.end(), b.name) != names.end()) out.push_back(b);
+  return out;
+}
 
 enum class Act { kDynamic, kStatic, kSasq };
 
@@ -175,6 +219,18 @@ const std::vector<Method> kMethods = {
     {"SASQ static", Transform::kNone, Act::kSasq, ObserverKind::kMeanAbsMax, false, 1.0f, true, false},
     {"SASQ + rotation static", Transform::kRotation, Act::kSasq, ObserverKind::kMeanAbsMax, false, 1.0f, true, true},
 };
+
+std::vector<std::string> method_names() {
+  std::vector<std::string> n;
+  for (const Method& m : kMethods) n.push_back(m.name);
+  return n;
+}
+
+/// Whether method m runs: listed by --methods (or no list), and in the --quick / stress subsets.
+bool method_selected(const Method& m, const std::vector<std::string>& names, bool quick, bool stress) {
+  if ((stress && !m.stress) || (quick && !m.quick)) return false;
+  return names.empty() || std::find(names.begin(), names.end(), m.name) != names.end();
+}
 
 /// The method whose learned scales the truncation ablation takes apart (plain model, W8A8).
 constexpr const char* kAblatedMethod = "SASQ static";
@@ -242,12 +298,10 @@ class Runner {
     }
 
     const bool stress = variant == "stress";
-    const auto bit_configs = o_.quick ? std::vector<BitConfig>{kBitConfigs[0], kBitConfigs[4]}
-                                      : stress ? kStressBitConfigs : kBitConfigs;
-    for (const BitConfig& b : bit_configs) {
+    for (const BitConfig& b : selected_bit_configs(o_.bits, o_.quick, stress)) {
       const float alpha = search_alpha(w, b);
       for (const Method& m : kMethods) {
-        if ((stress && !m.stress) || (o_.quick && !m.quick)) continue;
+        if (!method_selected(m, o_.methods, o_.quick, stress)) continue;
         const TransformedModel& tm = m.transform == Transform::kSmoothQuant ? smoothquant(w, alpha) : transformed_.at(m.transform);
         const WeightMethod wm = m.rtn ? WeightMethod::kRtn : o_.wquant;
         const llama::QuantizedModel& qm = weights(tm, b, wm);
@@ -304,6 +358,41 @@ class Runner {
     }
   }
 
+  /// --heldout-only: trains every SASQ row of the selected bit configurations on the plain model `w`
+  /// and prints (stdout) its perplexity on the held-out stories 951-1000, with the initial scales and
+  /// with the learned ones. Nothing else is evaluated: this is the hyper-parameter search's measure.
+  void run_heldout(const llama::Weights& w) {
+    {
+      const PhaseTimes::Scope ph(phases_, "transforms");
+      stats_ = collect_absmax(w, rope_, t_.ts_calib, o_.threads);
+      for (Transform t : {Transform::kNone, Transform::kRotation})
+        transformed_.emplace(t, apply_transform(w, t, stats_));
+    }
+    std::printf("bits\tweights\tmethod\tlr\tsteps\tbatch\tpatience\tlsq\tinit\tbest_step\tsteps_run\t"
+                "heldout_ppl_init\theldout_ppl\n");
+    for (const BitConfig& b : selected_bit_configs(o_.bits, o_.quick, false))
+      for (const Method& m : kMethods) {
+        if (m.act != Act::kSasq || !method_selected(m, o_.methods, o_.quick, false)) continue;
+        const TransformedModel& tm = transformed_.at(m.transform);
+        const WeightMethod wm = m.rtn ? WeightMethod::kRtn : o_.wquant;
+        const llama::QuantizedModel& qm = weights(tm, b, wm);
+        const ObserverKind init = pick_init(qm, tm, b, wm);
+        const train::TrainResult tr = train(qm.model, tm, b.abits, init, std::string(b.name) + " " + m.name);
+        const ActQuantConfig ac{b.abits, ActMode::kStatic, false, 1.0f};
+        const Rotation* down = tm.down ? &*tm.down : nullptr;
+        auto heldout_ppl = [&](const llama::SiteParams& sp) {
+          return ppl(qm.model, t_.ts_heldout,
+                     [&] { return llama::with_online_rotation(llama::FakeQuantExec(ac, &sp, &qm), down); });
+        };
+        std::printf("%s\t%s\t%s\t%g\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%.4f\t%.4f\n", b.name,
+                    llama::weight_method_name(wm), m.name, o_.train_lr, o_.train_steps, o_.train_batch,
+                    o_.train_patience, o_.lsq_grad_scale ? 1 : 0, init == ObserverKind::kMse ? "mse" : "mean-abs-max",
+                    tr.best_step, tr.steps_run, heldout_ppl(train::to_site_params(tr.initial_scales)),
+                    heldout_ppl(train::to_site_params(tr.scales)));
+        std::fflush(stdout);
+      }
+  }
+
   /// Seconds spent in GPTQ (Hessians and solves) and the number of models it quantized.
   double gptq_seconds() const { return gptq_s_; }
   int gptq_models() const { return gptq_models_; }
@@ -315,11 +404,11 @@ class Runner {
     const auto key = std::make_tuple(&tm, b.wbits, b.wgroup, wm);
     auto it = weights_.find(key);
     if (it != weights_.end()) return it->second;
-    const PhaseTimes::Scope ph(phases_, wm == WeightMethod::kGptq ? "GPTQ weights" : "RTN weights");
+    const PhaseTimes::Scope ph(phases_, llama::is_gptq(wm) ? "GPTQ weights" : "RTN weights");
     const auto t0 = Clock::now();
     llama::QuantizedModel qm = llama::quantize_model_weights(tm.weights, {b.wbits, b.wgroup, wm, false}, rope_,
                                                              t_.ts_calib, tm.down ? &*tm.down : nullptr, o_.threads);
-    if (wm == WeightMethod::kGptq) {
+    if (llama::is_gptq(wm)) {
       gptq_s_ += seconds_since(t0);
       ++gptq_models_;
     }
@@ -453,6 +542,10 @@ class Runner {
     q.down_rotation = tm.down ? &*tm.down : nullptr;
     train::TrainOptions to;
     to.steps = o_.train_steps;
+    to.lr = o_.train_lr;
+    to.batch = o_.train_batch;
+    to.patience = o_.train_patience;
+    to.lsq_grad_scale = o_.lsq_grad_scale;
     to.threads = o_.threads;
     to.calibration_sequences = o_.calib_sequences;
     const bool tty = isatty(STDERR_FILENO) != 0;
@@ -666,6 +759,10 @@ int main(int argc, char** argv) {
                  texts.ts_eval.size(), texts.wiki_eval.size(), texts.ts_train.size(), texts.ts_heldout.size());
 
     Runner runner(o, base, texts);
+    if (o.heldout_only) {
+      runner.run_heldout(base);
+      return 0;
+    }
     std::vector<Row> rows, ablation;
     std::vector<train::TrainResult> trainings;
     std::vector<std::string> names;

@@ -22,12 +22,13 @@
 namespace sasq::llama {
 
 /// GPTQ settings of the example: QuaRot's defaults (percdamp 0.01, MSE clip search of the scales
-/// = its w_clip, natural column order, block 128).
+/// = its w_clip, natural column order, block 128); kGptqActOrder: act-order with static groups.
 inline GptqConfig example_gptq_config(const WeightQuantConfig& cfg) {
   GptqConfig g;
   g.bits = cfg.bits;
   g.group_size = cfg.group_size;
   g.mse_clip = true;
+  g.act_order = g.static_groups = cfg.method == WeightMethod::kGptqActOrder;
   return g;
 }
 
@@ -89,13 +90,13 @@ inline QuantizedMatrix to_quantized_matrix(const GptqResult& r) {
   return m;
 }
 
-/// GPTQ-quantizes every decoder linear (cfg.method must be kGptq; the classifier, if asked, gets the
+/// GPTQ-quantizes every decoder linear (cfg.method must be a GPTQ method; the classifier, if asked, gets the
 /// MSE clip rule). `calib`: calibration sequences (>= 2 tokens each); `down`: the online down_proj
 /// rotation of a rotated model, or null.
 inline QuantizedModel quantize_weights_gptq(const Weights& w, const WeightQuantConfig& cfg, const RopeTable& rope,
                                             const std::vector<std::vector<int>>& calib, const Rotation* down,
                                             int threads) {
-  SASQ_REQUIRE(cfg.method == WeightMethod::kGptq && (cfg.bits == 8 || cfg.bits == 4),
+  SASQ_REQUIRE(is_gptq(cfg.method) && (cfg.bits == 8 || cfg.bits == 4),
                "quantize_weights_gptq needs method gptq and 4- or 8-bit weights");
   SASQ_REQUIRE(!calib.empty(), "GPTQ needs calibration sequences");
   for (const auto& s : calib) SASQ_REQUIRE(s.size() >= 2, "calibration sequence of ", s.size(), " tokens (need >= 2)");
@@ -129,7 +130,7 @@ inline QuantizedModel quantize_weights_gptq(const Weights& w, const WeightQuantC
 inline QuantizedModel quantize_model_weights(const Weights& w, const WeightQuantConfig& cfg, const RopeTable& rope,
                                              const std::vector<std::vector<int>>& calib, const Rotation* down,
                                              int threads) {
-  if (cfg.method == WeightMethod::kGptq && cfg.bits != 0)
+  if (is_gptq(cfg.method) && cfg.bits != 0)
     return quantize_weights_gptq(w, cfg, rope, calib, down, threads);
   return quantize_weights(w, cfg);
 }

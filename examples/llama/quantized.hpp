@@ -48,13 +48,18 @@ decltype(auto) with_act_grid(int bits, Fn&& fn) {
 
 /// How weight values are chosen: round to nearest with the abs-max scale, round to nearest with the
 /// MSE-optimal clip, or GPTQ (llama/gptq.hpp: calibration Hessians, MSE clip scales).
-enum class WeightMethod { kRtn, kMse, kGptq };
+/// kGptqActOrder: GPTQ processing columns by descending diag H (act-order, static groups).
+enum class WeightMethod { kRtn, kMse, kGptq, kGptqActOrder };
+
+/// Whether m is one of the GPTQ methods (they need calibration Hessians).
+inline bool is_gptq(WeightMethod m) { return m == WeightMethod::kGptq || m == WeightMethod::kGptqActOrder; }
 
 inline const char* weight_method_name(WeightMethod m) {
   switch (m) {
     case WeightMethod::kRtn: return "rtn";
     case WeightMethod::kMse: return "mse";
     case WeightMethod::kGptq: return "gptq";
+    case WeightMethod::kGptqActOrder: return "gptq-ao";
   }
   return "?";
 }
@@ -63,7 +68,8 @@ inline WeightMethod parse_weight_method(const std::string& s) {
   if (s == "rtn") return WeightMethod::kRtn;
   if (s == "mse") return WeightMethod::kMse;
   if (s == "gptq") return WeightMethod::kGptq;
-  fail(ErrorCode::kInvalidArgument, "unknown weight quantization method '", s, "' (rtn, mse, gptq)");
+  if (s == "gptq-ao") return WeightMethod::kGptqActOrder;
+  fail(ErrorCode::kInvalidArgument, "unknown weight quantization method '", s, "' (rtn, mse, gptq, gptq-ao)");
 }
 
 /// How weights are quantized. bits = 0 keeps them float32.
@@ -90,7 +96,7 @@ struct QuantizedMatrix {
 
 /// Quantizes W[N][K] per output row (group_size 0) or per group of group_size columns of a row
 /// (last group short when group_size does not divide K): round to nearest with the abs-max clip (kRtn)
-/// or the MSE-optimal clip (kMse, and kGptq: the rule for a classifier, which has no GPTQ Hessian here).
+/// or the MSE-optimal clip (kMse, and the GPTQ methods: the rule for a classifier, which has no GPTQ Hessian here).
 inline QuantizedMatrix quantize_matrix(const Matrix& w, const WeightQuantConfig& cfg) {
   SASQ_REQUIRE(cfg.group_size >= 0, "group_size ", cfg.group_size, " is negative");
   QuantizedMatrix out;
@@ -139,7 +145,7 @@ struct QuantizedModel {
 /// Quantizes every linear layer's weight once (and the classifier if asked) by RTN or MSE clip;
 /// GPTQ needs calibration data (quantize_weights_gptq in llama/gptq.hpp).
 inline QuantizedModel quantize_weights(const Weights& w, const WeightQuantConfig& cfg) {
-  SASQ_REQUIRE(cfg.method != WeightMethod::kGptq || cfg.bits == 0,
+  SASQ_REQUIRE(!is_gptq(cfg.method) || cfg.bits == 0,
                "GPTQ weights need calibration data: use quantize_weights_gptq (llama/gptq.hpp)");
   QuantizedModel qm;
   qm.config = cfg;

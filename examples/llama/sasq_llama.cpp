@@ -371,7 +371,7 @@ int cmd_generate(const Options& o) {
   const long steps = std::min<long>(o.steps, l.weights.config.seq_len);
   const std::vector<int> prompt = l.tok.encode(o.prompt, true);
   std::vector<std::vector<int>> calib;
-  if ((q.act.mode == ActMode::kStatic && q.scales_file.empty()) || (q.w.method == WeightMethod::kGptq && q.w.bits != 0)) {
+  if ((q.act.mode == ActMode::kStatic && q.scales_file.empty()) || (is_gptq(q.w.method) && q.w.bits != 0)) {
     Data d = load_data(o, l.tok, l.weights.config);
     require_calibration(d);
     calib = std::move(d.calib);

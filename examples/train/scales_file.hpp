@@ -57,7 +57,7 @@ struct SiteScales {
 
 /// Weight quantization methods a scales file may record (llama::weight_method_name's names); add
 /// one here when sasq-train learns to train on top of a new method.
-inline const std::vector<std::string> kWeightMethods = {"rtn", "mse", "gptq"};
+inline const std::vector<std::string> kWeightMethods = {"rtn", "mse", "gptq", "gptq-ao"};
 
 /// The weight quantization a scales file was trained with.
 struct WeightRecord {

@@ -88,6 +88,15 @@ usage "--eval-stories" "$experiment" --eval-stories 501
 usage "--calib" "$experiment" --calib 0
 usage "--steps" "$experiment" --steps -3
 usage "--wiki-windows" "$experiment" --wiki-windows x
+usage "--lr" "$experiment" --lr 0
+usage "--lr" "$experiment" --lr nan
+usage "--batch" "$experiment" --batch 0
+usage "--patience" "$experiment" --patience -1
+usage "--bits" "$experiment" --bits W4A2
+usage "--bits" "$experiment" --bits W4A4 W4A4
+usage "--methods" "$experiment" --methods SASQ
+usage "--methods" "$experiment" --methods "SASQ static" "SASQ static"
+usage "--wquant" "$experiment" --wquant gptq-act
 usage "--data" "$experiment" --data "$work/no-such-dir"
 touch "$work/file"
 usage "--out" "$experiment" --out "$work/file/results"
