@@ -67,7 +67,10 @@ struct Options {
   int calib_sequences = 128;  ///< calibration stories (from 501..950)
   int int_stories = 16;       ///< stories timed on the true-integer path
   int train_steps = 120;
-  double train_lr = 0.05;       ///< SASQ Adam learning rate on ln s
+  // SASQ training choices (--lr, --lr-a4, --sasq-wquant) from the held-out search of
+  // scripts/sasq_search.sh (stories 951-1000 only; results in docs/results.md, "SASQ training choices").
+  double train_lr = 0.05;       ///< SASQ Adam learning rate on ln s, 8-bit activations
+  double train_lr_a4 = 0.02;    ///< the same at 4-bit activations
   int train_batch = 8;          ///< SASQ stories per step
   int train_patience = 4;       ///< SASQ held-out evaluations without improvement before stopping
   bool lsq_grad_scale = false;  ///< SASQ: LSQ's gradient scale 1/sqrt(N·qmax) per site
@@ -77,6 +80,8 @@ struct Options {
   bool stress = true;
   std::string wquant_name = "gptq";
   WeightMethod wquant = WeightMethod::kGptq;  ///< weights of the main rows (from wquant_name)
+  std::string sasq_wquant_name = "gptq-ao";
+  WeightMethod sasq_wquant = WeightMethod::kGptqActOrder;  ///< weights of the SASQ rows not marked (RTN)
 };
 
 /// The sasq-experiment command line; --quick changes the defaults of the options not given.
@@ -94,7 +99,8 @@ void build_cli(CLI::App& app, Options& o) {
   cli::add_int(app, "--eval-stories", o.eval_stories, 1, 500, "TinyStories stories 1..N evaluated");
   cli::add_int(app, "--calib", o.calib_sequences, 1, 450, "calibration stories (from 501..950)");
   cli::add_int(app, "--steps", o.train_steps, 0, 1000000, "SASQ training steps");
-  cli::add_real(app, "--lr", o.train_lr, 1e-6, 10.0, "SASQ Adam learning rate on ln s");
+  cli::add_real(app, "--lr", o.train_lr, 1e-6, 10.0, "SASQ Adam learning rate on ln s at 8-bit activations");
+  cli::add_real(app, "--lr-a4", o.train_lr_a4, 1e-6, 10.0, "SASQ Adam learning rate on ln s at 4-bit activations");
   cli::add_int(app, "--batch", o.train_batch, 1, 4096, "SASQ training stories per step");
   cli::add_int(app, "--patience", o.train_patience, 0, 1000000,
                "SASQ held-out evaluations (every 10 steps) without improvement before stopping (0 = never)");
@@ -105,17 +111,21 @@ void build_cli(CLI::App& app, Options& o) {
   app.add_option("--methods", o.methods, "methods run (default: all; FP32 always runs)")
       ->check(cli::detail::word_member(method_names()))
       ->type_name("NAME ...");
-  app.add_flag("--heldout-only",  o.heldout_only,
-               "hyper-parameter search mode: train the SASQ rows of the plain model and print their perplexity on "
-               "the held-out stories 951-1000 only (no evaluation text is scored, no result files are written)");
+  app.add_flag("--heldout-only", o.heldout_only,
+               "hyper-parameter search mode: train the selected SASQ rows of the plain model (and run its selected "
+               "dynamic rows) and print their perplexity on the held-out stories 951-1000 only (no evaluation text "
+               "is scored, no result files are written)");
   app.add_flag("--no-stress", "evaluate the plain model only (no stress variant)");
   cli::add_wquant(app, o.wquant_name)->description(
       "weight quantization of the main rows (default gptq; the rows marked (RTN) always round to nearest)");
+  cli::add_choice(app, "--sasq-wquant", o.sasq_wquant_name, {"rtn", "mse", "gptq", "gptq-ao"},
+                  "weight quantization of the SASQ rows not marked (RTN) (default gptq-ao: GPTQ in act-order)");
 }
 
 /// Applies --quick to the options the command line did not set.
 void finish(const CLI::App& app, Options& o) {
   o.wquant = llama::parse_weight_method(o.wquant_name);
+  o.sasq_wquant = llama::parse_weight_method(o.sasq_wquant_name);
   auto unset = [&](const char* name) { return app.count(name) == 0; };
   if (o.quick) {
     if (unset("--eval-stories")) o.eval_stories = 100;
@@ -303,7 +313,7 @@ class Runner {
       for (const Method& m : kMethods) {
         if (!method_selected(m, o_.methods, o_.quick, stress)) continue;
         const TransformedModel& tm = m.transform == Transform::kSmoothQuant ? smoothquant(w, alpha) : transformed_.at(m.transform);
-        const WeightMethod wm = m.rtn ? WeightMethod::kRtn : o_.wquant;
+        const WeightMethod wm = weight_method(m);
         const llama::QuantizedModel& qm = weights(tm, b, wm);
         Row r{variant, m.name, b.name};
         r.weights = llama::weight_method_name(wm);
@@ -358,9 +368,10 @@ class Runner {
     }
   }
 
-  /// --heldout-only: trains every SASQ row of the selected bit configurations on the plain model `w`
-  /// and prints (stdout) its perplexity on the held-out stories 951-1000, with the initial scales and
-  /// with the learned ones. Nothing else is evaluated: this is the hyper-parameter search's measure.
+  /// --heldout-only: trains every selected SASQ row of the selected bit configurations on the plain
+  /// model `w` and prints (stdout) its perplexity on the held-out stories 951-1000, with the initial
+  /// scales and with the learned ones; selected dynamic rows (references) print their held-out
+  /// perplexity. Nothing else is evaluated: this is the hyper-parameter search's measure.
   void run_heldout(const llama::Weights& w) {
     {
       const PhaseTimes::Scope ph(phases_, "transforms");
@@ -372,25 +383,40 @@ class Runner {
                 "heldout_ppl_init\theldout_ppl\n");
     for (const BitConfig& b : selected_bit_configs(o_.bits, o_.quick, false))
       for (const Method& m : kMethods) {
-        if (m.act != Act::kSasq || !method_selected(m, o_.methods, o_.quick, false)) continue;
+        if (m.transform == Transform::kSmoothQuant || m.transform == Transform::kSmoothRot || m.act == Act::kStatic ||
+            !method_selected(m, o_.methods, o_.quick, false))
+          continue;
         const TransformedModel& tm = transformed_.at(m.transform);
-        const WeightMethod wm = m.rtn ? WeightMethod::kRtn : o_.wquant;
+        const WeightMethod wm = weight_method(m);
         const llama::QuantizedModel& qm = weights(tm, b, wm);
+        const Rotation* down = tm.down ? &*tm.down : nullptr;
+        if (m.act == Act::kDynamic) {  // a reference: no training, held-out perplexity in the last column
+          const ActQuantConfig ac{b.abits, ActMode::kDynamicPerToken, false, m.clip_ratio};
+          const double p = ppl(qm.model, t_.ts_heldout,
+                               [&] { return llama::with_online_rotation(llama::FakeQuantExec(ac, nullptr, &qm), down); });
+          std::printf("%s\t%s\t%s\t\t\t\t\t\t\t\t\t\t%.4f\n", b.name, llama::weight_method_name(wm), m.name, p);
+          std::fflush(stdout);
+          continue;
+        }
         const ObserverKind init = pick_init(qm, tm, b, wm);
         const train::TrainResult tr = train(qm.model, tm, b.abits, init, std::string(b.name) + " " + m.name);
         const ActQuantConfig ac{b.abits, ActMode::kStatic, false, 1.0f};
-        const Rotation* down = tm.down ? &*tm.down : nullptr;
         auto heldout_ppl = [&](const llama::SiteParams& sp) {
           return ppl(qm.model, t_.ts_heldout,
                      [&] { return llama::with_online_rotation(llama::FakeQuantExec(ac, &sp, &qm), down); });
         };
         std::printf("%s\t%s\t%s\t%g\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%.4f\t%.4f\n", b.name,
-                    llama::weight_method_name(wm), m.name, o_.train_lr, o_.train_steps, o_.train_batch,
-                    o_.train_patience, o_.lsq_grad_scale ? 1 : 0, init == ObserverKind::kMse ? "mse" : "mean-abs-max",
+                    llama::weight_method_name(wm), m.name, b.abits == 4 ? o_.train_lr_a4 : o_.train_lr,
+                    o_.train_steps, o_.train_batch, o_.train_patience, o_.lsq_grad_scale ? 1 : 0, init == ObserverKind::kMse ? "mse" : "mean-abs-max",
                     tr.best_step, tr.steps_run, heldout_ppl(train::to_site_params(tr.initial_scales)),
                     heldout_ppl(train::to_site_params(tr.scales)));
         std::fflush(stdout);
       }
+  }
+
+  /// The weight quantization of method m's rows.
+  WeightMethod weight_method(const Method& m) const {
+    return m.rtn ? WeightMethod::kRtn : m.act == Act::kSasq ? o_.sasq_wquant : o_.wquant;
   }
 
   /// Seconds spent in GPTQ (Hessians and solves) and the number of models it quantized.
@@ -542,7 +568,7 @@ class Runner {
     q.down_rotation = tm.down ? &*tm.down : nullptr;
     train::TrainOptions to;
     to.steps = o_.train_steps;
-    to.lr = o_.train_lr;
+    to.lr = bits == 4 ? o_.train_lr_a4 : o_.train_lr;
     to.batch = o_.train_batch;
     to.patience = o_.train_patience;
     to.lsq_grad_scale = o_.lsq_grad_scale;

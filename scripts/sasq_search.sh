@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# SASQ training hyper-parameter search, on the held-out stories 951-1000 only: each candidate runs
+# `sasq-experiment --heldout-only` (trains the SASQ + rotation rows and scores them on the held-out
+# slice; no evaluation text is read into any number). The experiment's defaults --lr (A8), --lr-a4
+# and --sasq-wquant were chosen from this output (docs/results.md, "SASQ training choices").
+# Extra arguments go to every sasq-experiment call (e.g. --threads 2). Build first:
+# cmake --preset experiment && cmake --build --preset experiment.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+x=./build/experiment/examples/experiment/sasq-experiment
+[ -x "$x" ] || { echo "sasq_search: $x is not built (cmake --build --preset experiment)" >&2; exit 1; }
+sasq="SASQ + rotation static"
+quarot="QuaRot (rotation + dynamic clip 0.9)"
+run() { "$x" --data ../shared/data --heldout-only "$@" 2>/dev/null | tail -n +2; }
+echo -e "bits\tweights\tmethod\tlr\tsteps\tbatch\tpatience\tlsq\tinit\tbest_step\tsteps_run\theldout_ppl_init\theldout_ppl"
+# Learning rate at both activation widths (120 steps, patience 4: the run's cost).
+for lr in 0.02 0.05 0.1; do
+  run --bits W8A8 W8A4 W4A4 --methods "$sasq" "$sasq (RTN)" --lr "$lr" --lr-a4 "$lr" "$@"
+done
+# Longer training at 4 bits (no early stop).
+for lr in 0.02 0.05; do run --bits W4A4 --methods "$sasq" --lr-a4 "$lr" --steps 240 --patience 0 "$@"; done
+# GPTQ in act-order for the SASQ rows, and QuaRot's held-out perplexity with either weights (reference).
+run --bits W8A8 W8A4 W4A4 --methods "$sasq" "$quarot" --sasq-wquant gptq-ao "$@"
+run --bits W8A8 W8A4 W4A4 --methods "$quarot" --wquant gptq-ao "$@"
