@@ -90,6 +90,8 @@ usage "--steps" "$experiment" --steps -3
 usage "--wiki-windows" "$experiment" --wiki-windows x
 usage "--lr" "$experiment" --lr 0
 usage "--lr" "$experiment" --lr nan
+usage "--lr-a4" "$experiment" --lr-a4 -0.02
+usage "--sasq-wquant" "$experiment" --sasq-wquant gptq-act
 usage "--batch" "$experiment" --batch 0
 usage "--patience" "$experiment" --patience -1
 usage "--bits" "$experiment" --bits W4A2
