@@ -638,6 +638,7 @@ const Row* best_row(const std::vector<Row>& rows, const std::string& bits, int t
 }
 
 std::string row_label(const Row& r) {
+  if (r.weights == "gptq-ao") return r.method + " (GPTQ act-order)";
   return r.method + (r.weights == "rtn" && r.method.find("(RTN)") == std::string::npos ? " (RTN)" : "");
 }
 
