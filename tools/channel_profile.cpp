@@ -2,7 +2,7 @@
 // transforms of arXiv 2506.01967 (original, smooth, rotate, smooth_rotate), for the figures and
 // tables of docs/transforms.md. Not part of the library or the CI build; build it with
 //   g++ -std=c++17 -O2 -I include -I examples -I tests/metrics $(pkg-config --cflags eigen3)
-//       tools/channel_profile.cpp -o build/channel_profile     (one command line)
+//       tools/channel_profile.cpp examples/llama/load_model.cpp -o build/channel_profile     (one command line)
 // Usage:
 //   channel_profile synthetic <out_prefix>
 //   channel_profile model <checkpoint.bin> <tokenizer.bin> <stories.txt> <n_stories> <out_prefix>

@@ -2,7 +2,7 @@
 // BF16 (nearest even): the reference for a BF16 Hugging Face export of the same model
 // (docs/evaluation.md, "Hugging Face fixtures"). Not part of the CI build; build it with
 //   g++ -std=c++17 -O2 -I include -I examples -I tests/llama $(pkg-config --cflags eigen3)
-//       tools/round_bf16.cpp -o build/round_bf16        (one command line)
+//       tools/round_bf16.cpp examples/llama/load_model.cpp -o build/round_bf16        (one command line)
 // Usage: round_bf16 <model: .bin or Hugging Face folder> <out.bin>
 #include <cstring>
 #include <fstream>

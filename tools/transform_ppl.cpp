@@ -2,7 +2,7 @@
 // QuaRot) with RTN per-channel weights and dynamic per-token activations (fake quant, the LLaMA
 // example's FakeQuantExec), for docs/transforms.md. Not part of the CI build; build it with
 //   g++ -std=c++17 -O2 -pthread -I include -I examples $(pkg-config --cflags eigen3)
-//       tools/transform_ppl.cpp -o build/transform_ppl     (one command line)
+//       tools/transform_ppl.cpp examples/llama/load_model.cpp -o build/transform_ppl     (one command line)
 // Usage: transform_ppl <checkpoint.bin> <tokenizer.bin> <stories.txt> <calib_stories> <eval_first> <eval_last>
 // Calibration (per-channel abs-max for the smoothing factors) uses stories 1..calib_stories;
 // evaluation uses stories eval_first..eval_last (disjoint when eval_first > calib_stories).

@@ -2,43 +2,26 @@
 // its tokenizer, and a fingerprint of the weights that is the same for both formats of one model.
 #pragma once
 
-#include <cstdint>
-#include <cstdio>
-#include <fstream>
 #include <string>
 
-#include "llama/checkpoint.hpp"
-#include "llama/hf_model.hpp"
-#include "llama/model.hpp"
 #include "llama/tokenizer.hpp"
-#include "llama/tokenizer_json.hpp"
 #include "llama/weights.hpp"
-#include "sasq/core/status.hpp"
 
+// Defined in load_model.cpp (library sasq_llama_model).
 namespace sasq::llama {
 
 /// Loads `path`: a Hugging Face folder (config.json + safetensors) or a llama2.c checkpoint file.
-inline Weights load_model(const std::string& path) {
-  return is_hf_folder(path) ? load_hf_model(path) : load_checkpoint(path);
-}
+Weights load_model(const std::string& path);
+
+/// True when `model_path` is a Hugging Face folder holding a tokenizer.json (its own tokenizer).
+bool has_own_tokenizer(const std::string& model_path);
 
 /// The tokenizer of a model: `explicit_path` when given (a tokenizer.json, else a llama2.c file of
 /// exactly the model's vocab_size entries); else the model folder's tokenizer.json when it has one;
 /// else `fallback` (a llama2.c file). A tokenizer.json may have fewer ids than the model (padded
 /// embeddings) but not more. Throws naming the file on every mismatch.
-inline Tokenizer load_tokenizer_for(const std::string& model_path, const Weights& w, const std::string& explicit_path,
-                                    const std::string& fallback) {
-  std::string path = explicit_path;
-  if (path.empty() && is_hf_folder(model_path) && std::ifstream(model_path + "/tokenizer.json").good())
-    path = model_path + "/tokenizer.json";
-  if (path.empty()) path = fallback;
-  const bool json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
-  if (!json) return Tokenizer::load(path, w.config.vocab_size);
-  Tokenizer tok = load_tokenizer_json(path);
-  if (tok.vocab_size() > w.config.vocab_size)
-    fail(ErrorCode::kCorruptData, path, ": ", tok.vocab_size(), " token ids, the model has ", w.config.vocab_size);
-  return tok;
-}
+Tokenizer load_tokenizer_for(const std::string& model_path, const Weights& w, const std::string& explicit_path,
+                             const std::string& fallback);
 
 /// FNV-1a 64 of what the forward pass computes with: dim, hidden_dim, n_layers, n_heads, n_kv_heads,
 /// vocab_size (int32), rms_norm_eps, rope_theta (float32), then the float32 bytes of the embedding,
@@ -46,33 +29,6 @@ inline Tokenizer load_tokenizer_for(const std::string& model_path, const Weights
 /// "fnv1a64-f32:<16 hex digits>". The same for a .bin and a Hugging Face folder holding the same
 /// weights (q/k rows are hashed after un-permutation, a tied classifier as the embedding it is);
 /// seq_len and the file layout do not enter.
-inline std::string weights_fingerprint(const Weights& w) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  auto bytes = [&h](const void* p, std::size_t n) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    for (std::size_t i = 0; i < n; ++i) {
-      h ^= b[i];
-      h *= 0x100000001b3ull;
-    }
-  };
-  const Config& c = w.config;
-  for (const std::int32_t v : {c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size}) bytes(&v, 4);
-  bytes(&c.rms_norm_eps, 4);
-  bytes(&c.rope_theta, 4);
-  auto tensor = [&](const float* p, Eigen::Index n) { bytes(p, sizeof(float) * static_cast<std::size_t>(n)); };
-  tensor(w.token_embedding.data(), w.token_embedding.size());
-  for (const LayerWeights& L : w.layers) {
-    tensor(L.rms_att.data(), L.rms_att.size());
-    for (int p = 0; p < kNumProj; ++p) {
-      if (static_cast<Proj>(p) == Proj::kGate) tensor(L.rms_ffn.data(), L.rms_ffn.size());
-      tensor(proj_weight(L, static_cast<Proj>(p)).data(), proj_weight(L, static_cast<Proj>(p)).size());
-    }
-  }
-  tensor(w.rms_final.data(), w.rms_final.size());
-  tensor(w.classifier().data(), w.classifier().size());
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "fnv1a64-f32:%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
+std::string weights_fingerprint(const Weights& w);
 
 }  // namespace sasq::llama

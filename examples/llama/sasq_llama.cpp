@@ -327,7 +327,7 @@ Loaded load(const Options& o) {
   Loaded l;
   l.model_path = o.model.empty() ? data_file(o, "stories260K/stories260K.bin") : o.model;
   l.weights = load_model(l.model_path);
-  const bool own = o.tokenizer.empty() && is_hf_folder(l.model_path) && std::ifstream(l.model_path + "/tokenizer.json").good();
+  const bool own = o.tokenizer.empty() && has_own_tokenizer(l.model_path);
   l.tok = load_tokenizer_for(l.model_path, l.weights, o.tokenizer,
                              o.tokenizer.empty() && !own ? data_file(o, "stories260K/tok512.bin") : "");
   l.rope = make_rope_table(l.weights.config);
