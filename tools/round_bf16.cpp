@@ -9,6 +9,8 @@
 #include <iostream>
 
 #include "llama/load_model.hpp"
+#include "llama/model.hpp"
+#include "llama/safetensors.hpp"
 #include "safetensors_writer.hpp"
 #include "synthetic_model.hpp"
 
