@@ -84,6 +84,16 @@ struct HasFullTiles : std::false_type {};
 template <class K>
 struct HasFullTiles<K, std::void_t<decltype(&K::full_tiles)>> : std::true_type {};
 
+/// The epilogue bias of panel block `block`'s kTileCols columns in packed column order (0 for padding
+/// columns and without a bias).
+inline void block_bias(const PackedWeights& w, const Epilogue& ep, std::ptrdiff_t block, float* bias) {
+  for (int v = 0; v < kPanelsPerBlock; ++v)
+    for (int col = 0; col < kPanelCols; ++col) {
+      const std::ptrdiff_t row = w.weight_row(block * kPanelsPerBlock + v, col);
+      bias[v * kPanelCols + col] = (row >= 0 && !ep.bias.empty()) ? ep.bias[static_cast<std::size_t>(row)] : 0.0f;
+    }
+}
+
 /// Runs tile tasks [begin, end) of the (panel block, row tile) grid, block-major, with kernel Isa.
 template <class IsaT, class TC>
 void run_tiles(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff_t m, const Epilogue& ep,
@@ -106,11 +116,7 @@ void run_tiles(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff
     }
     const int rows = static_cast<int>(std::min<std::ptrdiff_t>(kRows, m - r0));
     if (block != bias_block) {
-      for (int v = 0; v < kPanelsPerBlock; ++v)
-        for (int col = 0; col < kPanelCols; ++col) {
-          const std::ptrdiff_t row = w.weight_row(block * kPanelsPerBlock + v, col);
-          bias[v * kPanelCols + col] = (row >= 0 && !ep.bias.empty()) ? ep.bias[static_cast<std::size_t>(row)] : 0.0f;
-        }
+      block_bias(w, ep, block, bias);
       bias_block = block;
     }
     cpu::TileArgs t;
@@ -155,11 +161,7 @@ std::ptrdiff_t run_s8_in_place(MatrixView<const std::int8_t> a, const Activation
   std::fill_n(scale, kRows, act.scale);
   const bool per_row = !act.row_scales.empty();
   for (std::ptrdiff_t block = 0; block < w.panels() / kPanelsPerBlock; ++block) {
-    for (int v = 0; v < kPanelsPerBlock; ++v)
-      for (int col = 0; col < kPanelCols; ++col) {
-        const std::ptrdiff_t row = w.weight_row(block * kPanelsPerBlock + v, col);
-        bias[v * kPanelCols + col] = (row >= 0 && !ep.bias.empty()) ? ep.bias[static_cast<std::size_t>(row)] : 0.0f;
-      }
+    block_bias(w, ep, block, bias);
     cpu::TileArgs t;
     t.a = reinterpret_cast<const std::uint8_t*>(a.data());
     t.lda = a.ld();
