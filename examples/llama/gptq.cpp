@@ -103,15 +103,10 @@ QuantizedModel quantize_weights_gptq(const Weights& w, const WeightQuantConfig& 
       const Matrix& wp = proj_weight(w.layers[l], static_cast<Proj>(p));
       const GptqResult r = gptq_quantize(MatrixView<const float>(wp.data(), wp.rows(), wp.cols()),
                                          h[static_cast<std::size_t>(site_of(static_cast<Proj>(p)))], g);
-      QuantizedMatrix m = to_quantized_matrix(r);
-      proj_weight(qm.model.layers[l], static_cast<Proj>(p)) = m.dequantized;
-      qm.matrices[l][static_cast<std::size_t>(p)] = std::move(m);
+      set_matrix(qm, l, static_cast<Proj>(p), to_quantized_matrix(r));
     }
   }
-  if (cfg.classifier) {
-    qm.model.wcls = quantize_matrix(w.classifier(), cfg).dequantized;
-    qm.model.config.shared_classifier = false;
-  }
+  quantize_classifier(qm, w, cfg);
   return qm;
 }
 

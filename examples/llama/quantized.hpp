@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -142,6 +143,19 @@ struct QuantizedModel {
   std::vector<std::array<QuantizedMatrix, kNumProj>> matrices;
 };
 
+/// Stores projection p of layer l: its dequantized weight into qm.model, the matrix into qm.matrices.
+inline void set_matrix(QuantizedModel& qm, std::size_t l, Proj p, QuantizedMatrix m) {
+  proj_weight(qm.model.layers[l], p) = m.dequantized;
+  qm.matrices[l][static_cast<std::size_t>(p)] = std::move(m);
+}
+
+/// The classifier of `w` quantized by cfg's rule into qm.model (no-op unless cfg.classifier).
+inline void quantize_classifier(QuantizedModel& qm, const Weights& w, const WeightQuantConfig& cfg) {
+  if (!cfg.classifier) return;
+  qm.model.wcls = quantize_matrix(w.classifier(), cfg).dequantized;
+  qm.model.config.shared_classifier = false;
+}
+
 /// Quantizes every linear layer's weight once (and the classifier if asked) by RTN or MSE clip;
 /// GPTQ needs calibration data (quantize_weights_gptq in llama/gptq.hpp).
 inline QuantizedModel quantize_weights(const Weights& w, const WeightQuantConfig& cfg) {
@@ -154,15 +168,9 @@ inline QuantizedModel quantize_weights(const Weights& w, const WeightQuantConfig
   if (cfg.bits == 0) return qm;
   qm.matrices.resize(w.layers.size());
   for (std::size_t l = 0; l < w.layers.size(); ++l)
-    for (int p = 0; p < kNumProj; ++p) {
-      QuantizedMatrix m = quantize_matrix(proj_weight(w.layers[l], static_cast<Proj>(p)), cfg);
-      proj_weight(qm.model.layers[l], static_cast<Proj>(p)) = m.dequantized;
-      qm.matrices[l][static_cast<std::size_t>(p)] = std::move(m);
-    }
-  if (cfg.classifier) {
-    qm.model.wcls = quantize_matrix(w.classifier(), cfg).dequantized;
-    qm.model.config.shared_classifier = false;
-  }
+    for (int p = 0; p < kNumProj; ++p)
+      set_matrix(qm, l, static_cast<Proj>(p), quantize_matrix(proj_weight(w.layers[l], static_cast<Proj>(p)), cfg));
+  quantize_classifier(qm, w, cfg);
   return qm;
 }
 
