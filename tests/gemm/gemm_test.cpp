@@ -206,12 +206,13 @@ TEST_CASE("runs of full 6-row tiles (multi-tile pass: 1-4 panels in the last blo
   std::mt19937 rng(19);
   const WeightFormat formats[] = {{8, 0, false}, {4, 0, false}, {4, 128, false}};
   int i = 0;
-  for (std::ptrdiff_t m : {12, 18, 61, 173})
+  for (std::ptrdiff_t m : {12, 14, 18, 61, 63, 64, 173})  // M % 6 = 0, 2, 0, 1, 3, 4, 5
     for (std::ptrdiff_t n : {16, 44, 64, 100, 172, 200})
       for (std::ptrdiff_t k : {4, 8, 12, 64, 172, 174}) {
-        // s8 (A read in place when K % 4 == 0, +128 shift) or u8 (packed; per-tensor zero point: uniform
-        // shift, per-token: a shift per row), per-tensor or per-token scales; f32 output direct (none,
-        // bias) and through the tile buffer (bias + requantize)
+        // s8 or u8 (A read in place when K % 4 == 0 and, u8, a per-tensor zero point: every row through
+        // the multi-tile pass, the last M % 6 in one shorter tile; otherwise packed, per-token zero points
+        // a shift per row), per-tensor or per-token scales; f32 output direct (none, bias) and through
+        // the tile buffer (bias + requantize)
         const int epilogues[] = {0, 5, 2};
         Case c{m, n, k, i % 2 == 0, formats[(i / 2) % 3], epilogues[(i / 6) % 3], (i / 18) % 2 == 0};
         run(c, rng);
@@ -219,6 +220,9 @@ TEST_CASE("runs of full 6-row tiles (multi-tile pass: 1-4 panels in the last blo
       }
   run(Case{512, 172, 64, true, {8, 0, false}, 5, false}, rng);  // the model's own prefill shape
   run(Case{512, 64, 172, false, {4, 0, false}, 0, false}, rng);
+  for (WeightFormat f : formats)  // extremes at K = 1000 with A in place (per-tensor u8 zero point; s8)
+    for (int fill : {1, 2})
+      for (bool s : {true, false}) run(Case{16, 64, 1000, s, f, 5, false, fill}, rng);
 }
 
 TEST_CASE("extreme values: all minimum and all maximum activations and weights") {

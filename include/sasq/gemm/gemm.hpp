@@ -84,6 +84,12 @@ struct HasFullTiles : std::false_type {};
 template <class K>
 struct HasFullTiles<K, std::void_t<decltype(&K::full_tiles)>> : std::true_type {};
 
+/// Whether kernel K reads A in place (K::rows_in_place).
+template <class K, class = void>
+struct HasRowsInPlace : std::false_type {};
+template <class K>
+struct HasRowsInPlace<K, std::void_t<decltype(&K::template rows_in_place<true>)>> : std::true_type {};
+
 /// The epilogue bias of panel block `block`'s kTileCols columns in packed column order (0 for padding
 /// columns and without a bias).
 inline void block_bias(const PackedWeights& w, const Epilogue& ep, std::ptrdiff_t block, float* bias) {
@@ -146,16 +152,16 @@ void run_tiles(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff
   }
 }
 
-/// K up to which one-thread s8 GEMMs read A in place (run_s8_in_place): rows that short do not alias in L1.
+/// K up to which one-thread GEMMs read A in place (run_in_place): rows that short do not alias in L1.
 inline constexpr std::ptrdiff_t kInPlaceMaxK = 1024;
 
-/// The first M / 6 · 6 rows of an s8 GEMM on the calling thread, A read in place (Kernel::full_tiles_s8),
-/// per-channel scales, f32 C without activation; returns the rows done.
-template <class Kernel>
-std::ptrdiff_t run_s8_in_place(MatrixView<const std::int8_t> a, const ActivationQuant& act, const PackedWeights& w,
-                               const Epilogue& ep, MatrixView<float> c) {
+/// A GEMM on the calling thread with A read in place (Kernel::rows_in_place): s8 A, or u8 A with a
+/// per-tensor zero point; per-channel scales, f32 C without activation.
+template <class Kernel, class TA>
+void run_in_place(MatrixView<const TA> a, const ActivationQuant& act, const PackedWeights& w, const Epilogue& ep,
+                  MatrixView<float> c) {
   constexpr int kRows = Kernel::kTileRows;
-  const std::ptrdiff_t tiles = a.rows() / kRows;
+  constexpr bool kSigned = std::is_same_v<TA, std::int8_t>;
   alignas(64) float bias[cpu::kTileCols];
   float scale[kRows];
   std::fill_n(scale, kRows, act.scale);
@@ -171,9 +177,9 @@ std::ptrdiff_t run_s8_in_place(MatrixView<const std::int8_t> a, const Activation
     t.c = c.data() + block * cpu::kTileCols;
     t.ldc = c.ld();
     t.c_cols = static_cast<int>(std::min<std::ptrdiff_t>(cpu::kTileCols, c.cols() - block * cpu::kTileCols));
-    Kernel::full_tiles_s8(w, t, tiles, a.cols(), per_row ? 4 * kRows : 0);
+    Kernel::template rows_in_place<kSigned>(w, t, a.rows(), a.cols(), per_row ? 4 * kRows : 0,
+                                            kSigned ? 128 : act.zero_point);
   }
-  return tiles * kRows;
 }
 
 template <class IsaT, class TA, class TC>
@@ -186,15 +192,11 @@ void run_gemm(MatrixView<const TA> a, const ActivationQuant& act, const PackedWe
   const std::int64_t ops = 2 * std::int64_t{m} * w.output_cols() * w.k();
   const std::int64_t useful = std::max<std::int64_t>(1, ops / kMinOpsPerThread);
   const int n = static_cast<int>(std::min<std::int64_t>({threads, useful, tasks}));
-  if constexpr (HasFullTiles<Kernel>::value && std::is_same_v<TA, std::int8_t> && std::is_same_v<TC, float>) {
+  if constexpr (HasRowsInPlace<Kernel>::value && std::is_same_v<TC, float>) {
     if (n == 1 && w.groups() == 1 && a.cols() % 4 == 0 && a.cols() <= kInPlaceMaxK && m >= kRows &&
-        Kernel::kStoresC && ep.activation == Activation::kNone && !w.format().gate_up_pair) {
-      const std::ptrdiff_t done = run_s8_in_place<Kernel>(a, act, w, ep, c);
-      if (done == m) return;
-      ActivationQuant rest = act;  // the last M % 6 rows through the packed path
-      if (!act.row_scales.empty()) rest.row_scales = Span<const float>(act.row_scales.data() + done, m - done);
-      run_gemm<IsaT>(MatrixView<const TA>(a.row_ptr(done), m - done, a.cols(), a.ld()), rest, w, ep,
-                     MatrixView<TC>(c.row_ptr(done), m - done, c.cols(), c.ld()), 1, pf);
+        act.row_zero_points.empty() && Kernel::kStoresC && ep.activation == Activation::kNone &&
+        !w.format().gate_up_pair) {
+      run_in_place<Kernel>(a, act, w, ep, c);
       return;
     }
   }

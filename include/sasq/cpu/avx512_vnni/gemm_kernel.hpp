@@ -352,13 +352,17 @@ struct GemmKernel<isa::avx512_vnni> {
   }
 
  public:
-  /// full_tiles on s8 A read in place, no packing (row_tiles_pass with FlipS8): t.a is row 0 of the
-  /// caller's A (t.lda bytes a row, K = k bytes read per row, k % 4 == 0), t.row_scale the first tile's
-  /// 6 scales, the next tile's rs_step bytes further (0 for a per-tensor scale); per-channel scales,
-  /// direct f32 C (t.c). The same sums and epilogue as the packed path (shift 128).
-  static void full_tiles_s8(const PackedWeights& w, const TileArgs& t, std::ptrdiff_t count, std::ptrdiff_t k,
-                            std::ptrdiff_t rs_step) {
-    w.format().bits == 8 ? s8_passes<8>(w, t, count, k, rs_step) : s8_passes<4>(w, t, count, k, rs_step);
+  /// All `rows` (>= 1) rows of block t.p0 with the caller's A read in place, no packing (row_tiles_pass):
+  /// rows / 6 six-row tiles in one pass, then one rows % 6-row tile. t.a is row 0 of the caller's A (t.lda
+  /// bytes a row, K = k bytes read per row, k % 4 == 0): s8 (FlipS8: XOR 0x80 after each broadcast, shift
+  /// 128) or u8 with one zero point for every row (shift); t.row_scale the first tile's 6 scales, the next
+  /// tile's rs_step bytes further (0 for a per-tensor scale); per-channel scales, direct f32 C (t.c). The
+  /// same sums and epilogue as the packed path.
+  template <bool FlipS8>
+  static void rows_in_place(const PackedWeights& w, const TileArgs& t, std::ptrdiff_t rows, std::ptrdiff_t k,
+                            std::ptrdiff_t rs_step, std::int32_t shift) {
+    w.format().bits == 8 ? in_place_passes<8, FlipS8>(w, t, rows, k, rs_step, shift)
+                         : in_place_passes<4, FlipS8>(w, t, rows, k, rs_step, shift);
   }
 
  private:
@@ -373,18 +377,31 @@ struct GemmKernel<isa::avx512_vnni> {
     }
   }
 
-  template <int Bits>
-  SASQ_TARGET_AVX512_VNNI __attribute__((noinline)) static void s8_passes(const PackedWeights& w, const TileArgs& t,
-                                                                        std::ptrdiff_t count, std::ptrdiff_t k,
-                                                                        std::ptrdiff_t rs_step) {
+  template <int Bits, bool FlipS8>
+  SASQ_TARGET_AVX512_VNNI __attribute__((noinline)) static void in_place_passes(const PackedWeights& w, const TileArgs& t,
+                                                                              std::ptrdiff_t rows, std::ptrdiff_t k,
+                                                                              std::ptrdiff_t rs_step, std::int32_t shift) {
     avx512_vnni_asm::BlockConsts bc;
-    block_consts(w, t, 128, bc);
-    row_tiles<Bits, true>(w, t, bc, k / 8, (k % 8) / 4, rs_step, count);
+    block_consts(w, t, shift, bc);
+    const std::ptrdiff_t octs = k / 8, tail_quad = (k % 8) / 4, tiles = rows / kTileRows;
+    if (tiles > 0) row_tiles<Bits, kTileRows, FlipS8>(w, t, bc, octs, tail_quad, rs_step, tiles);
+    TileArgs u = t;  // the last rows % 6 rows
+    u.a += tiles * kTileRows * t.lda;
+    u.row_scale = reinterpret_cast<const float*>(reinterpret_cast<const char*>(t.row_scale) + tiles * rs_step);
+    u.c += tiles * kTileRows * t.ldc;
+    switch (rows % kTileRows) {
+      case 1: row_tiles<Bits, 1, FlipS8>(w, u, bc, octs, tail_quad, 0, 1); break;
+      case 2: row_tiles<Bits, 2, FlipS8>(w, u, bc, octs, tail_quad, 0, 1); break;
+      case 3: row_tiles<Bits, 3, FlipS8>(w, u, bc, octs, tail_quad, 0, 1); break;
+      case 4: row_tiles<Bits, 4, FlipS8>(w, u, bc, octs, tail_quad, 0, 1); break;
+      case 5: row_tiles<Bits, 5, FlipS8>(w, u, bc, octs, tail_quad, 0, 1); break;
+      default: break;
+    }
   }
 
-  /// row_tiles_pass over `count` tiles of block t.p0 into the direct C t.c, with as many panels as hold
-  /// columns of C (the last under its column mask).
-  template <int Bits, bool FlipS8>
+  /// row_tiles_pass over `count` R-row tiles of block t.p0 into the direct C t.c, with as many panels as
+  /// hold columns of C (the last under its column mask).
+  template <int Bits, int R, bool FlipS8>
   static void row_tiles(const PackedWeights& w, const TileArgs& t, const avx512_vnni_asm::BlockConsts& bc,
                         std::ptrdiff_t octs, std::ptrdiff_t tail_quad, std::ptrdiff_t rs_step, std::ptrdiff_t count) {
     const int panels = std::min(kPanelsPerBlock, (t.c_cols + kPanelCols - 1) / kPanelCols);
@@ -396,10 +413,10 @@ struct GemmKernel<isa::avx512_vnni> {
       fn(wb, octs, tail_quad, t.a, t.lda, bc, t.row_scale, rs_step, t.c, ldd, count, last);
     };
     switch (panels) {
-      case 1: pass(avx512_vnni_asm::row_tiles_pass<Bits, 1, FlipS8>); break;
-      case 2: pass(avx512_vnni_asm::row_tiles_pass<Bits, 2, FlipS8>); break;
-      case 3: pass(avx512_vnni_asm::row_tiles_pass<Bits, 3, FlipS8>); break;
-      default: pass(avx512_vnni_asm::row_tiles_pass<Bits, 4, FlipS8>); break;
+      case 1: pass(avx512_vnni_asm::row_tiles_pass<Bits, R, 1, FlipS8>); break;
+      case 2: pass(avx512_vnni_asm::row_tiles_pass<Bits, R, 2, FlipS8>); break;
+      case 3: pass(avx512_vnni_asm::row_tiles_pass<Bits, R, 3, FlipS8>); break;
+      default: pass(avx512_vnni_asm::row_tiles_pass<Bits, R, 4, FlipS8>); break;
     }
   }
 
@@ -432,7 +449,7 @@ struct GemmKernel<isa::avx512_vnni> {
     if (uniform) {
       avx512_vnni_asm::BlockConsts bc;
       block_consts(w, t, t.shift[0], bc);
-      row_tiles<Bits, false>(w, t, bc, octs, 0, 4 * R, count);
+      row_tiles<Bits, R, false>(w, t, bc, octs, 0, 4 * R, count);
       return;
     }
     avx512_vnni_asm::PassArgs p{wb, t.a, t.lda, octs, w.col_sums(t.p0, 0), w.scales(t.p0, 0), kPanelCols * 4,

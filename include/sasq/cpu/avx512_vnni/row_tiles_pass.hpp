@@ -1,15 +1,15 @@
-// The AVX-512 VNNI multi-tile pass: `tiles` consecutive 6-row tiles of one panel block (V <= 4 panels of
-// 16 columns, the last stored under a column mask; per-channel scales, every row the same shift) in one
-// inline-asm loop, for the model's small shapes where a tile's K loop is short and per-tile setup would
-// dominate. Accumulators in zmm 4r + v as in prefill_pass.hpp. Per tile:
+// The AVX-512 VNNI multi-tile pass: `tiles` consecutive R-row tiles (R <= 6) of one panel block (V <= 4
+// panels of 16 columns, the last stored under a column mask; per-channel scales, every row the same
+// shift) in one inline-asm loop, for the model's small shapes where a tile's K loop is short and per-tile
+// setup would dominate. Accumulators in zmm 4r + v as in prefill_pass.hpp. Per tile:
 //   init:  acc[r][v] = 0 (vpxord: no load ahead of the first vpdpbusd);
-//   loop:  per K octet and quad q, V weight vectors in zmm28.. (int8: loaded; int4: nibble q masked
-//          with 0x0F (zmm25), sign-extended by vpshufb (zmm26)), per row one vpbroadcastd (zmm27; s8 A
-//          read in place: XOR 0x80 with zmm24, a + 128 as u8) and V vpdpbusd (u8 activations x s8
-//          weights); then quad 0 of one more octet when K % 8 == 4;
-//   flush: acc += corr[v] = -shift · colsum[v] (int32, wrapping: the exact sum fits, so this is the
-//          value the reference gets), then d[r][v] = fmaf(fmaf(float(acc), ws[v], 0), as[r], bias[v])
-//          (epilogue.hpp order).
+//   loop:  per K octet and quad q, V weight vectors in zmm28.. (int8: loaded; int4: 16·w of nibble q,
+//          int4_x16.hpp, mask 0xF0 in zmm25), per row one vpbroadcastd (zmm27; s8 A read in place: XOR
+//          0x80 with zmm24, a + 128 as u8) and V vpdpbusd (u8 activations x s8 weights); then quad 0 of
+//          one more octet when K % 8 == 4;
+//   flush: (int4: acc >>= 4, exact) acc += corr[v] = -shift · colsum[v] (int32, wrapping: the exact sum
+//          fits, so this is the value the reference gets), then
+//          d[r][v] = fmaf(fmaf(float(acc), ws[v], 0), as[r], bias[v]) (epilogue.hpp order).
 // AT&T syntax, GCC and Clang.
 #pragma once
 
@@ -17,28 +17,11 @@
 #include <cstdint>
 
 #include "sasq/core/config.hpp"
+#include "sasq/cpu/avx512_vnni/int4_x16.hpp"
 
 #if SASQ_HAS_X86_KERNELS
 
 namespace sasq::cpu::avx512_vnni_asm {
-
-/// int4 decode constants of the row-tiles pass: the nibble -> int8 table for vpshufb in every 128-bit
-/// lane, then 0x0F bytes. Hidden visibility (ELF, Mach-O): "m" operands addressed without the GOT.
-struct alignas(64) RowTilesInt4Consts {
-  std::int8_t lut[64];
-  std::uint8_t low4[64];
-};
-#if defined(_WIN32)
-inline constexpr RowTilesInt4Consts kRowTilesInt4Consts = {
-#else
-inline constexpr RowTilesInt4Consts kRowTilesInt4Consts __attribute__((visibility("hidden"))) = {
-#endif
-    {0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1,
-     0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1},
-    {0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F,
-     0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F,
-     0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F,
-     0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F, 0x0F}};
 
 /// Per-block constants of a row-tiles pass, 64-byte aligned: corr (-shift · column sums, added at the
 /// flush), weight scales and bias, 16 values per panel.
@@ -100,25 +83,23 @@ struct alignas(64) BlockConsts {
 #define SASQ_RT_INITV_2(r) SASQ_RT_INITV_1(r) SASQ_RT_INIT1(r, 1)
 #define SASQ_RT_INITV_3(r) SASQ_RT_INITV_2(r) SASQ_RT_INIT1(r, 2)
 #define SASQ_RT_INITV_4(r) SASQ_RT_INITV_3(r) SASQ_RT_INIT1(r, 3)
-#define SASQ_RT_INIT(V)                                                                                \
-  SASQ_RT_INITV_##V(0) SASQ_RT_INITV_##V(1) SASQ_RT_INITV_##V(2) SASQ_RT_INITV_##V(3) SASQ_RT_INITV_##V(4) \
-      SASQ_RT_INITV_##V(5)
+#define SASQ_RT_INIT_1(V) SASQ_RT_INITV_##V(0)
+#define SASQ_RT_INIT_2(V) SASQ_RT_INIT_1(V) SASQ_RT_INITV_##V(1)
+#define SASQ_RT_INIT_3(V) SASQ_RT_INIT_2(V) SASQ_RT_INITV_##V(2)
+#define SASQ_RT_INIT_4(V) SASQ_RT_INIT_3(V) SASQ_RT_INITV_##V(3)
+#define SASQ_RT_INIT_5(V) SASQ_RT_INIT_4(V) SASQ_RT_INITV_##V(4)
+#define SASQ_RT_INIT_6(V) SASQ_RT_INIT_5(V) SASQ_RT_INITV_##V(5)
 
 // Weight vectors of quad q, panels 0..V-1. int8: 512-byte octets, quad q at q * 256; int4: 256-byte
-// octets, nibble q of each byte.
+// octets, 16·w of nibble q of each byte (int4_x16.hpp, mask in zmm25).
 #define SASQ_RT_W8V(q, v) "vmovdqa64 " #q "*256+" #v "*64(%[wo]), %%zmm" SASQ_RT_WREG_##v "\n\t"
-#define SASQ_RT_SHIFT0(z)
-#define SASQ_RT_SHIFT1(z) "vpsrlw $4, %%zmm" z ", %%zmm" z "\n\t"
-#define SASQ_RT_W4V(q, v)                                                                          \
-  "vmovdqa64 " #v "*64(%[wo]), %%zmm" SASQ_RT_WREG_##v "\n\t" SASQ_RT_SHIFT##q(SASQ_RT_WREG_##v)    \
-  "vpandd %%zmm25, %%zmm" SASQ_RT_WREG_##v ", %%zmm" SASQ_RT_WREG_##v "\n\t"                        \
-  "vpshufb %%zmm" SASQ_RT_WREG_##v ", %%zmm26, %%zmm" SASQ_RT_WREG_##v "\n\t"
+#define SASQ_RT_W4V(q, v) SASQ_INT4X16_##q("zmm" SASQ_RT_WREG_##v, #v "*64(%[wo])", "zmm25")
 #define SASQ_RT_W_1(b, q) SASQ_RT_W##b##V(q, 0)
 #define SASQ_RT_W_2(b, q) SASQ_RT_W_1(b, q) SASQ_RT_W##b##V(q, 1)
 #define SASQ_RT_W_3(b, q) SASQ_RT_W_2(b, q) SASQ_RT_W##b##V(q, 2)
 #define SASQ_RT_W_4(b, q) SASQ_RT_W_3(b, q) SASQ_RT_W##b##V(q, 3)
 #define SASQ_RT_CONSTS8
-#define SASQ_RT_CONSTS4 "vmovdqa64 %[lut], %%zmm26\n\t" "vmovdqa64 %[low4], %%zmm25\n\t"
+#define SASQ_RT_CONSTS4 "vmovdqa64 %[high4], %%zmm25\n\t"
 #define SASQ_RT_OB8 "512"
 #define SASQ_RT_OB4 "256"
 
@@ -133,35 +114,48 @@ struct alignas(64) BlockConsts {
 #define SASQ_RT_FLIP_X "vpxord %%zmm24, %%zmm27, %%zmm27\n\t"
 #define SASQ_RT_DP(q, r, V, F) \
   "vpbroadcastd " #q "*4" SASQ_RT_A##r ", %%zmm27\n\t" SASQ_RT_FLIP_##F SASQ_RT_DPV_##V(r)
-#define SASQ_RT_DP6(q, V, F)                                                                             \
-  SASQ_RT_DP(q, 0, V, F) SASQ_RT_DP(q, 1, V, F) SASQ_RT_DP(q, 2, V, F) SASQ_RT_DP(q, 3, V, F) SASQ_RT_DP(q, 4, V, F) \
-      SASQ_RT_DP(q, 5, V, F)
+#define SASQ_RT_DPR_1(q, V, F) SASQ_RT_DP(q, 0, V, F)
+#define SASQ_RT_DPR_2(q, V, F) SASQ_RT_DPR_1(q, V, F) SASQ_RT_DP(q, 1, V, F)
+#define SASQ_RT_DPR_3(q, V, F) SASQ_RT_DPR_2(q, V, F) SASQ_RT_DP(q, 2, V, F)
+#define SASQ_RT_DPR_4(q, V, F) SASQ_RT_DPR_3(q, V, F) SASQ_RT_DP(q, 3, V, F)
+#define SASQ_RT_DPR_5(q, V, F) SASQ_RT_DPR_4(q, V, F) SASQ_RT_DP(q, 4, V, F)
+#define SASQ_RT_DPR_6(q, V, F) SASQ_RT_DPR_5(q, V, F) SASQ_RT_DP(q, 5, V, F)
 #define SASQ_RT_FSET_
 #define SASQ_RT_FSET_X "vpbroadcastd %[flip], %%zmm24\n\t"
 
-// Flush of row r, panel v: scale in zmm28, zero in zmm29, bias in zmm30; M is "" or the store mask.
+// Flush of row r, panel v: scale in zmm28, zero in zmm29, bias in zmm30; M is "" or the store mask; int4
+// accumulators hold 16 x the sums (SASQ_RT_UNX4).
 #define SASQ_RT_MASK_ ""
 #define SASQ_RT_MASK_K "%{%%k1%}"
-#define SASQ_RT_FROW(r, v, M)                                                                         \
+#define SASQ_RT_UNX8(r, v)
+#define SASQ_RT_UNX4(r, v) "vpsrad $4, %%zmm" SASQ_RT_ACC(r, v) ", %%zmm" SASQ_RT_ACC(r, v) "\n\t"
+#define SASQ_RT_FROW(b, r, v, M)                                                                      \
+  SASQ_RT_UNX##b(r, v)                                                                                \
   "vpaddd " #v "*64(%[bc]), %%zmm" SASQ_RT_ACC(r, v) ", %%zmm" SASQ_RT_ACC(r, v) "\n\t"               \
   "vcvtdq2ps %%zmm" SASQ_RT_ACC(r, v) ", %%zmm" SASQ_RT_ACC(r, v) "\n\t"                              \
   "vfmadd213ps %%zmm29, %%zmm28, %%zmm" SASQ_RT_ACC(r, v) "\n\t"                                      \
   "vfmadd132ps " #r "*4(%[rs])%{1to16%}, %%zmm30, %%zmm" SASQ_RT_ACC(r, v) "\n\t"                     \
   "vmovups %%zmm" SASQ_RT_ACC(r, v) ", " #v "*64" SASQ_RT_D##r SASQ_RT_MASK_##M "\n\t"
-#define SASQ_RT_FLUSHV(v, M)                                                                              \
-  "vmovaps 256+" #v "*64(%[bc]), %%zmm28\n\t"                                                             \
-  "vmovaps 512+" #v "*64(%[bc]), %%zmm30\n\t" SASQ_RT_FROW(0, v, M) SASQ_RT_FROW(1, v, M)                 \
-      SASQ_RT_FROW(2, v, M) SASQ_RT_FROW(3, v, M) SASQ_RT_FROW(4, v, M) SASQ_RT_FROW(5, v, M)
+#define SASQ_RT_FROWS_1(b, v, M) SASQ_RT_FROW(b, 0, v, M)
+#define SASQ_RT_FROWS_2(b, v, M) SASQ_RT_FROWS_1(b, v, M) SASQ_RT_FROW(b, 1, v, M)
+#define SASQ_RT_FROWS_3(b, v, M) SASQ_RT_FROWS_2(b, v, M) SASQ_RT_FROW(b, 2, v, M)
+#define SASQ_RT_FROWS_4(b, v, M) SASQ_RT_FROWS_3(b, v, M) SASQ_RT_FROW(b, 3, v, M)
+#define SASQ_RT_FROWS_5(b, v, M) SASQ_RT_FROWS_4(b, v, M) SASQ_RT_FROW(b, 4, v, M)
+#define SASQ_RT_FROWS_6(b, v, M) SASQ_RT_FROWS_5(b, v, M) SASQ_RT_FROW(b, 5, v, M)
+#define SASQ_RT_FLUSHV(b, R, v, M)                  \
+  "vmovaps 256+" #v "*64(%[bc]), %%zmm28\n\t"       \
+  "vmovaps 512+" #v "*64(%[bc]), %%zmm30\n\t" SASQ_RT_FROWS_##R(b, v, M)
 // Panels 0..V-2 stored whole, panel V-1 under k1.
-#define SASQ_RT_FLUSH_1 SASQ_RT_FLUSHV(0, K)
-#define SASQ_RT_FLUSH_2 SASQ_RT_FLUSHV(0, ) SASQ_RT_FLUSHV(1, K)
-#define SASQ_RT_FLUSH_3 SASQ_RT_FLUSHV(0, ) SASQ_RT_FLUSHV(1, ) SASQ_RT_FLUSHV(2, K)
-#define SASQ_RT_FLUSH_4 SASQ_RT_FLUSHV(0, ) SASQ_RT_FLUSHV(1, ) SASQ_RT_FLUSHV(2, ) SASQ_RT_FLUSHV(3, K)
+#define SASQ_RT_FLUSH_1(b, R) SASQ_RT_FLUSHV(b, R, 0, K)
+#define SASQ_RT_FLUSH_2(b, R) SASQ_RT_FLUSHV(b, R, 0, ) SASQ_RT_FLUSHV(b, R, 1, K)
+#define SASQ_RT_FLUSH_3(b, R) SASQ_RT_FLUSHV(b, R, 0, ) SASQ_RT_FLUSHV(b, R, 1, ) SASQ_RT_FLUSHV(b, R, 2, K)
+#define SASQ_RT_FLUSH_4(b, R) \
+  SASQ_RT_FLUSHV(b, R, 0, ) SASQ_RT_FLUSHV(b, R, 1, ) SASQ_RT_FLUSHV(b, R, 2, ) SASQ_RT_FLUSHV(b, R, 3, K)
 
-#define SASQ_RT_PASS(bits, V, F)                                                                              \
+#define SASQ_RT_PASS(bits, R, V, F)                                                                              \
   __asm__ volatile(                                                                                           \
       SASQ_RT_CONSTS##bits SASQ_RT_FSET_##F "kmovw %[mask], %%k1\n\t"                                         \
-      "2:\n\t" SASQ_RT_INIT(V)                                                                                \
+      "2:\n\t" SASQ_RT_INIT_##R(V)                                                                                \
       "mov %[wb], %[wo]\n\t"                                                                                  \
       "mov %[octs], %[n]\n\t"                                                                                 \
       "mov %[ab], %[ao]\n\t"                                                                                  \
@@ -169,7 +163,7 @@ struct alignas(64) BlockConsts {
       "add %[lda], %[a3]\n\t"                                                                                 \
       "test %[n], %[n]\n\t"                                                                                   \
       "jz 3f\n\t"                                                                                             \
-      "1:\n\t" SASQ_RT_W_##V(bits, 0) SASQ_RT_DP6(0, V, F) SASQ_RT_W_##V(bits, 1) SASQ_RT_DP6(1, V, F)        \
+      "1:\n\t" SASQ_RT_W_##V(bits, 0) SASQ_RT_DPR_##R(0, V, F) SASQ_RT_W_##V(bits, 1) SASQ_RT_DPR_##R(1, V, F) \
       "add $" SASQ_RT_OB##bits ", %[wo]\n\t"                                                                  \
       "add $8, %[ao]\n\t"                                                                                     \
       "add $8, %[a3]\n\t"                                                                                     \
@@ -177,11 +171,11 @@ struct alignas(64) BlockConsts {
       "jnz 1b\n\t"                                                                                            \
       "3:\n\t"                                                                                                \
       "cmpq $0, %[tq]\n\t"                                                                                    \
-      "je 4f\n\t" SASQ_RT_W_##V(bits, 0) SASQ_RT_DP6(0, V, F)                                               \
+      "je 4f\n\t" SASQ_RT_W_##V(bits, 0) SASQ_RT_DPR_##R(0, V, F)                                           \
       "4:\n\t"                                                                                                \
       "vpxord %%zmm29, %%zmm29, %%zmm29\n\t"                                                                  \
       "lea (%[d],%[ldd],2), %[a3]\n\t"                                                                        \
-      "add %[ldd], %[a3]\n\t" SASQ_RT_FLUSH_##V                                                               \
+      "add %[ldd], %[a3]\n\t" SASQ_RT_FLUSH_##V(bits, R)                                                      \
       "lea (%[ab],%[lda],4), %[ab]\n\t"                                                                       \
       "lea (%[ab],%[lda],2), %[ab]\n\t"                                                                       \
       "lea (%[d],%[ldd],4), %[d]\n\t"                                                                         \
@@ -192,31 +186,40 @@ struct alignas(64) BlockConsts {
       : [ab] "+r"(ab), [d] "+r"(d), [rs] "+r"(rs), [tiles] "+r"(tiles), [wo] "=&r"(wo), [ao] "=&r"(ao),      \
         [a3] "=&r"(a3), [n] "=&r"(n)                                                                          \
       : [lda] "r"(lda), [ldd] "r"(ldd), [bc] "r"(&bc), [wb] "m"(wb), [octs] "m"(octs), [mask] "m"(mask),      \
-        [tq] "m"(tail_quad), [rstep] "m"(row_scale_step), [flip] "m"(kFlip), [lut] "m"(kRowTilesInt4Consts.lut),     \
-        [low4] "m"(kRowTilesInt4Consts.low4)                                                                          \
+        [tq] "m"(tail_quad), [rstep] "m"(row_scale_step), [flip] "m"(kFlip),                                          \
+        [high4] "m"(kInt4x16Mask.high4)                                                                       \
       : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",      \
         "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22",    \
         "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k1", "cc", "memory")
-#define SASQ_RT_PASS_V(bits, F)                   \
-  if constexpr (V == 1) SASQ_RT_PASS(bits, 1, F); \
-  if constexpr (V == 2) SASQ_RT_PASS(bits, 2, F); \
-  if constexpr (V == 3) SASQ_RT_PASS(bits, 3, F); \
-  if constexpr (V == 4) SASQ_RT_PASS(bits, 4, F);
+#define SASQ_RT_PASS_RV(bits, R, F)                   \
+  if constexpr (V == 1) SASQ_RT_PASS(bits, R, 1, F); \
+  if constexpr (V == 2) SASQ_RT_PASS(bits, R, 2, F); \
+  if constexpr (V == 3) SASQ_RT_PASS(bits, R, 3, F); \
+  if constexpr (V == 4) SASQ_RT_PASS(bits, R, 4, F);
+#define SASQ_RT_PASS_V(bits, F)                          \
+  if constexpr (R == 1) { SASQ_RT_PASS_RV(bits, 1, F) } \
+  if constexpr (R == 2) { SASQ_RT_PASS_RV(bits, 2, F) } \
+  if constexpr (R == 3) { SASQ_RT_PASS_RV(bits, 3, F) } \
+  if constexpr (R == 4) { SASQ_RT_PASS_RV(bits, 4, F) } \
+  if constexpr (R == 5) { SASQ_RT_PASS_RV(bits, 5, F) } \
+  if constexpr (R == 6) { SASQ_RT_PASS_RV(bits, 6, F) }
 
-/// `tiles` >= 1 tiles of 6 rows x V panels (1..4) of one block with Bits-bit weights (header comment):
+/// `tiles` >= 1 tiles of R (1..6) rows x V panels (1..4) of one block with Bits-bit weights (header comment):
 /// wb is the block's packed weights at octet 0; octs whole K octets (>= 0) then, if tail_quad, one more
 /// quad (K = 8 · octs + 4 · tail_quad >= 4); a row 0 of the first tile, rows lda bytes apart: packed A
 /// (u8), or with FlipS8 the caller's s8 A in place (K bytes a row are read, nothing past them);
-/// row_scale the first tile's 6 row scales, the next tile's row_scale_step bytes further (0: one set
-/// for every tile); d row 0 of its output (rows ldd bytes apart, tile t at 6 · t rows); panels 0..V-2
+/// row_scale the first tile's R row scales, the next tile's row_scale_step bytes further (0: one set
+/// for every tile); d row 0 of its output (rows ldd bytes apart, tile t at 6 · t rows: R < 6 only for a
+/// single tile); panels 0..V-2
 /// are stored whole, panel V-1 only in the columns of `mask`.
-template <int Bits, int V, bool FlipS8>
+template <int Bits, int R, int V, bool FlipS8>
 SASQ_TARGET("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 inline void row_tiles_pass(const std::uint8_t* wb, std::ptrdiff_t octs, std::ptrdiff_t tail_quad, const std::uint8_t* a,
                            std::ptrdiff_t lda, const BlockConsts& bc, const float* row_scale,
                            std::ptrdiff_t row_scale_step, float* d, std::ptrdiff_t ldd, std::ptrdiff_t tiles,
                            std::uint16_t mask) {
-  static_assert((Bits == 8 || Bits == 4) && V >= 1 && V <= 4, "row_tiles_pass: Bits 8 or 4, V in 1..4");
+  static_assert((Bits == 8 || Bits == 4) && R >= 1 && R <= 6 && V >= 1 && V <= 4,
+                "row_tiles_pass: Bits 8 or 4, R in 1..6, V in 1..4");
   static constexpr std::uint32_t kFlip = 0x80808080u;
   const std::uint8_t* ab = a;
   const float* rs = row_scale;
@@ -284,7 +287,20 @@ inline void row_tiles_pass(const std::uint8_t* wb, std::ptrdiff_t octs, std::ptr
 #undef SASQ_RT_FLIP_X
 #undef SASQ_RT_FLIP_
 #undef SASQ_RT_DP1
-#undef SASQ_RT_DP6
+#undef SASQ_RT_DPR_1
+#undef SASQ_RT_DPR_2
+#undef SASQ_RT_DPR_3
+#undef SASQ_RT_DPR_4
+#undef SASQ_RT_DPR_5
+#undef SASQ_RT_DPR_6
+#undef SASQ_RT_FROWS_1
+#undef SASQ_RT_FROWS_2
+#undef SASQ_RT_FROWS_3
+#undef SASQ_RT_FROWS_4
+#undef SASQ_RT_FROWS_5
+#undef SASQ_RT_FROWS_6
+#undef SASQ_RT_UNX4
+#undef SASQ_RT_UNX8
 #undef SASQ_RT_DPV_1
 #undef SASQ_RT_DPV_2
 #undef SASQ_RT_DPV_3
@@ -295,7 +311,12 @@ inline void row_tiles_pass(const std::uint8_t* wb, std::ptrdiff_t octs, std::ptr
 #undef SASQ_RT_FLUSH_3
 #undef SASQ_RT_FLUSH_4
 #undef SASQ_RT_FROW
-#undef SASQ_RT_INIT
+#undef SASQ_RT_INIT_1
+#undef SASQ_RT_INIT_2
+#undef SASQ_RT_INIT_3
+#undef SASQ_RT_INIT_4
+#undef SASQ_RT_INIT_5
+#undef SASQ_RT_INIT_6
 #undef SASQ_RT_INIT1
 #undef SASQ_RT_INITV_1
 #undef SASQ_RT_INITV_2
@@ -307,8 +328,7 @@ inline void row_tiles_pass(const std::uint8_t* wb, std::ptrdiff_t octs, std::ptr
 #undef SASQ_RT_OB8
 #undef SASQ_RT_PASS
 #undef SASQ_RT_PASS_V
-#undef SASQ_RT_SHIFT0
-#undef SASQ_RT_SHIFT1
+#undef SASQ_RT_PASS_RV
 #undef SASQ_RT_W4V
 #undef SASQ_RT_W8V
 #undef SASQ_RT_WREG_0
