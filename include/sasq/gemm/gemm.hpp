@@ -11,6 +11,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -182,6 +183,48 @@ void run_in_place(MatrixView<const TA> a, const ActivationQuant& act, const Pack
   }
 }
 
+/// Tile tasks handed out in chunks from a shared counter (guided self-scheduling): a thread that takes the
+/// next chunk gets max(min_chunk, remaining / (2·threads)) tasks, so the first chunks are long contiguous
+/// weight streams and the last ones short, and a thread that starts late (a worker woken from sleep) or is
+/// descheduled by the OS leaves its share to the others instead of holding up the call. Chunks of at least
+/// one panel block end on a block boundary (whole blocks per kernel call). Which thread computes a task
+/// does not change its result: each task computes its outputs over the full K.
+class GuidedSchedule {
+ public:
+  GuidedSchedule(std::ptrdiff_t tasks, int threads, std::ptrdiff_t block_tasks, std::ptrdiff_t min_chunk)
+      : tasks_(tasks), divisor_(2 * std::ptrdiff_t{threads}), block_tasks_(block_tasks), min_chunk_(min_chunk) {}
+
+  /// Takes the next chunk [begin, end); false when every task has been taken.
+  bool take(std::ptrdiff_t& begin, std::ptrdiff_t& end) {
+    std::ptrdiff_t cur = next_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (cur >= tasks_) return false;
+      std::ptrdiff_t chunk = std::max(min_chunk_, (tasks_ - cur) / divisor_);
+      std::ptrdiff_t stop = cur + chunk;
+      if (chunk >= block_tasks_) stop = (stop + block_tasks_ - 1) / block_tasks_ * block_tasks_;
+      stop = std::min(stop, tasks_);
+      if (next_.compare_exchange_weak(cur, stop, std::memory_order_relaxed)) {
+        begin = cur;
+        end = stop;
+        return true;
+      }
+    }
+  }
+
+ private:
+  std::atomic<std::ptrdiff_t> next_{0};
+  const std::ptrdiff_t tasks_, divisor_, block_tasks_, min_chunk_;
+};
+
+/// The shortest chunk of the guided schedule in tile tasks: one task for decode (rows <= a tile: one panel
+/// block, a 64-column weight stream of K · bits / 8 · 64 bytes), else about 2^24 operations (~20 µs, so
+/// that taking a chunk and its block set-up stay negligible), at most one block.
+inline std::ptrdiff_t min_chunk(std::ptrdiff_t block_tasks, std::ptrdiff_t tile_rows, std::ptrdiff_t k) {
+  if (block_tasks == 1) return 1;
+  const std::int64_t task_ops = 2 * std::int64_t{tile_rows} * kPanelsPerBlock * kPanelCols * k;
+  return std::clamp<std::ptrdiff_t>(static_cast<std::ptrdiff_t>((std::int64_t{1} << 24) / task_ops), 1, block_tasks);
+}
+
 template <class IsaT, class TA, class TC>
 void run_gemm(MatrixView<const TA> a, const ActivationQuant& act, const PackedWeights& w, const Epilogue& ep,
               MatrixView<TC> c, int threads, const ParallelFor& pf) {
@@ -203,8 +246,15 @@ void run_gemm(MatrixView<const TA> a, const ActivationQuant& act, const PackedWe
   static thread_local PackedActivations buffer;
   PackedActivations& pa = buffer;  // the caller's buffer: tasks on other threads must not name the thread_local
   pack_activations<IsaT>(a, act, w.k_padded(), pa);
-  cpu::parallel_run(pf, n, [&](int t) {
-    run_tiles<IsaT>(w, pa, m, ep, c, tasks * t / n, tasks * (t + 1) / n);
+  if (n == 1) {
+    run_tiles<IsaT>(w, pa, m, ep, c, 0, tasks);
+    return;
+  }
+  const std::ptrdiff_t row_tiles = (m + kRows - 1) / kRows;
+  GuidedSchedule schedule(tasks, n, row_tiles, min_chunk(row_tiles, std::min<std::ptrdiff_t>(m, kRows), w.k()));
+  cpu::parallel_run(pf, n, [&](int) {
+    std::ptrdiff_t begin, end;
+    while (schedule.take(begin, end)) run_tiles<IsaT>(w, pa, m, ep, c, begin, end);
   });
 }
 
