@@ -290,7 +290,8 @@ void bm_stream_read(benchmark::State& state) {
 /// Where a sasq gemm call's time goes on the model's small shapes, timed apart: packing A alone (s8 ->
 /// u8 + 128, K padded, row shifts and scales; the kernel ISA's row copy), and the whole call at K = 8
 /// (one K octet: everything but the K loop, i.e. packing, per-tile setup, dequantize, epilogue, store).
-/// One-thread s8 calls with K % 4 == 0 read A in place (AVX-512): packing is what the u8 path pays.
+/// One-thread calls with K % 4 == 0 (s8, or u8 with a per-tensor zero point) read A in place (AVX-512):
+/// packing is what the multi-thread and per-token-zero-point paths pay.
 void bm_pack_a(benchmark::State& state) {
   Problem& p = problem(state.range(0), state.range(1), state.range(2));
   sasq::detail::PackedActivations pa;
