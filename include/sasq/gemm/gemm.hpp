@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <thread>
 #include <type_traits>
 
 #include "sasq/core/buffer.hpp"
@@ -57,11 +58,12 @@ struct PackedActivations {
   AlignedBuffer<float> row_scale;
 };
 
-/// Packs A[M][K] into `out` with the row copy of kernel IsaT (the rows are lda = round_up(kp, 64) + 64
-/// bytes apart, so a kernel may write whole 64-byte chunks).
-template <class IsaT, class TA>
-void pack_activations(MatrixView<const TA> a, const ActivationQuant& act, std::ptrdiff_t kp, PackedActivations& out) {
-  const std::ptrdiff_t m = a.rows(), k = a.cols(), lda = (kp + 63) / 64 * 64 + 64;
+/// Sizes `out` for A[M][K] (rows lda = round_up(kp, 64) + 64 bytes apart, so a kernel may write whole
+/// 64-byte chunks) and fills the per-row shifts and scales; pack_activation_rows packs the rows.
+template <class TA>
+void prepare_activations(MatrixView<const TA> a, const ActivationQuant& act, std::ptrdiff_t kp,
+                         PackedActivations& out) {
+  const std::ptrdiff_t m = a.rows(), lda = (kp + 63) / 64 * 64 + 64;
   out.lda = lda;
   const std::size_t need = static_cast<std::size_t>(m * lda);
   if (out.data.size() < need) out.data = AlignedBuffer<std::uint8_t>(need);
@@ -70,14 +72,60 @@ void pack_activations(MatrixView<const TA> a, const ActivationQuant& act, std::p
     out.row_scale = AlignedBuffer<float>(static_cast<std::size_t>(m));
   }
   constexpr bool kSigned = std::is_same_v<TA, std::int8_t>;
-  if (m > 0)
-    cpu::GemmKernel<IsaT>::pack_rows(reinterpret_cast<const std::uint8_t*>(a.data()), a.ld(), m, k, kp,
-                                     kSigned ? 0x80 : 0, out.data.data(), lda);
   for (std::ptrdiff_t r = 0; r < m; ++r) {
     out.shift[static_cast<std::size_t>(r)] = kSigned ? 128 : act.zero_point_of(r);
     out.row_scale[static_cast<std::size_t>(r)] = act.scale_of(r);
   }
 }
+
+/// Packs rows [r0, r0 + rows) of A into `out` (sized by prepare_activations) with the row copy of kernel IsaT.
+template <class IsaT, class TA>
+void pack_activation_rows(MatrixView<const TA> a, std::ptrdiff_t kp, PackedActivations& out, std::ptrdiff_t r0,
+                          std::ptrdiff_t rows) {
+  constexpr bool kSigned = std::is_same_v<TA, std::int8_t>;
+  if (rows > 0)
+    cpu::GemmKernel<IsaT>::pack_rows(reinterpret_cast<const std::uint8_t*>(a.row_ptr(r0)), a.ld(), rows, a.cols(), kp,
+                                     kSigned ? 0x80 : 0, out.data.data() + r0 * out.lda, out.lda);
+}
+
+/// Packs A[M][K] into `out`: prepare_activations, then every row.
+template <class IsaT, class TA>
+void pack_activations(MatrixView<const TA> a, const ActivationQuant& act, std::ptrdiff_t kp, PackedActivations& out) {
+  prepare_activations(a, act, kp, out);
+  pack_activation_rows<IsaT>(a, kp, out, 0, a.rows());
+}
+
+/// A's rows packed in units of `unit_rows` by every thread of a parallel run: each thread packs the units
+/// no other has claimed, then waits until all are packed (only on units that a running thread is packing,
+/// so an executor that runs the tasks one after another, or a worker that starts late, cannot block it).
+class CooperativePack {
+ public:
+  CooperativePack(std::ptrdiff_t rows, std::ptrdiff_t unit_rows)
+      : rows_(rows), unit_rows_(unit_rows), units_((rows + unit_rows - 1) / unit_rows) {}
+
+  /// Packs unclaimed units with pack(r0, rows), then returns once every unit is packed.
+  template <class Pack>
+  void run(Pack pack) {
+    for (std::ptrdiff_t u; (u = next_.fetch_add(1, std::memory_order_relaxed)) < units_;) {
+      const std::ptrdiff_t r0 = u * unit_rows_;
+      pack(r0, std::min(unit_rows_, rows_ - r0));
+      done_.fetch_add(1, std::memory_order_acq_rel);
+    }
+    for (int spins = 0; done_.load(std::memory_order_acquire) < units_; ++spins) {
+      if (spins < 4096) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      } else {
+        std::this_thread::yield();  // the thread packing the last unit was descheduled
+      }
+    }
+  }
+
+ private:
+  std::atomic<std::ptrdiff_t> next_{0}, done_{0};
+  const std::ptrdiff_t rows_, unit_rows_, units_;
+};
 
 /// Whether kernel K runs several full row tiles of a block per call (K::full_tiles).
 template <class K, class = void>
@@ -245,14 +293,19 @@ void run_gemm(MatrixView<const TA> a, const ActivationQuant& act, const PackedWe
   }
   static thread_local PackedActivations buffer;
   PackedActivations& pa = buffer;  // the caller's buffer: tasks on other threads must not name the thread_local
-  pack_activations<IsaT>(a, act, w.k_padded(), pa);
   if (n == 1) {
+    pack_activations<IsaT>(a, act, w.k_padded(), pa);
     run_tiles<IsaT>(w, pa, m, ep, c, 0, tasks);
     return;
   }
+  prepare_activations(a, act, w.k_padded(), pa);
   const std::ptrdiff_t row_tiles = (m + kRows - 1) / kRows;
+  CooperativePack pack(m, kRows);
   GuidedSchedule schedule(tasks, n, row_tiles, min_chunk(row_tiles, std::min<std::ptrdiff_t>(m, kRows), w.k()));
   cpu::parallel_run(pf, n, [&](int) {
+    pack.run([&](std::ptrdiff_t r0, std::ptrdiff_t rows) {
+      pack_activation_rows<IsaT>(a, w.k_padded(), pa, r0, rows);
+    });
     std::ptrdiff_t begin, end;
     while (schedule.take(begin, end)) run_tiles<IsaT>(w, pa, m, ep, c, begin, end);
   });
