@@ -201,6 +201,25 @@ TEST_CASE("prefill tiles (3-6 rows: one pass per group, uniform and per-row shif
     for (int fill : {1, 2}) run(Case{6, 64, 1000, fill == 1, f, 0, true, fill}, rng);  // extremes through every group
 }
 
+TEST_CASE("prefill tiles with groups of 128, K a multiple of 128 (staggered group loop) and not") {
+  if (!isa_available()) return;
+  std::mt19937 rng(17);
+  const WeightFormat formats[] = {{4, 128, false}, {8, 128, false}};
+  int i = 0;
+  for (std::ptrdiff_t m : {3, 4, 5, 6, 11, 16})
+    for (WeightFormat f : formats)
+      for (std::ptrdiff_t k : {128, 256, 1024, 1016})
+        for (std::ptrdiff_t n : {64, 72}) {
+          // s8 and u8 per-tensor (one shift: staggered when every group is full), u8 per-token (a shift
+          // per row: one pass per group)
+          const int epilogues[] = {0, 5, 2};  // f32, bias f32 (C direct), bias + requantize
+          run(Case{m, n, k, i % 3 == 0, f, epilogues[(i / 3) % 3], i % 3 == 2}, rng);
+          ++i;
+        }
+  for (WeightFormat f : formats)
+    for (int fill : {1, 2}) run(Case{6, 64, 1024, fill == 1, f, 0, false, fill}, rng);  // extremes, every group
+}
+
 TEST_CASE("runs of full 6-row tiles (multi-tile pass: 1-4 panels in the last block, A in place or packed)") {
   if (!isa_available()) return;
   std::mt19937 rng(19);

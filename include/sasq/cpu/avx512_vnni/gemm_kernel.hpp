@@ -308,7 +308,9 @@ struct GemmKernel<isa::avx512_vnni> {
   }
 
   /// Prefill tile (R = 3..6 rows): per-channel scales in one prefill_pass straight into C (full blocks)
-  /// or y; group scales one pass per group into y, then fmaf(y, as, bias) (Dequantize::apply_row).
+  /// or y; group scales into y (rows sharing one shift: the whole group loop in one statement, with
+  /// groups of 128 all full the staggered prefill_groups128; else one pass per group), then
+  /// fmaf(y, as, bias) (Dequantize::apply_row).
   template <int R, int Bits, bool Uniform>
   SASQ_TARGET_AVX512_VNNI __attribute__((noinline)) static void prefill_tile(const PackedWeights& w, const TileArgs& t,
                                                                            float* y) {
@@ -329,11 +331,16 @@ struct GemmKernel<isa::avx512_vnni> {
           for (int v = 0; v < V; ++v) store(t, y, r, v, _mm512_load_ps(y + r * kTileCols + v * kPanelCols));
       return;
     }
-    for (int i = 0; i < R * kTileCols; i += 16) _mm512_store_ps(y + i, _mm512_setzero_ps());
     if constexpr (Uniform) {
-      avx512_vnni_asm::prefill_groups<R, Bits>(p.wo, p.ao, p.lda, groups, group_octs, octs - (groups - 1) * group_octs,
-                                               p.cs, p.sc, p.ps, t.shift[0], y);
+      const std::ptrdiff_t last_octs = octs - (groups - 1) * group_octs;
+      if (group_octs == 128 / kKStep && last_octs == group_octs) {  // staggered halves (prefill_pass.hpp)
+        avx512_vnni_asm::prefill_groups128<R, Bits>(p.wo, p.ao, p.lda, groups, p.cs, p.sc, p.ps, t.shift[0], y);
+      } else {
+        avx512_vnni_asm::prefill_groups<R, Bits>(p.wo, p.ao, p.lda, groups, group_octs, last_octs, p.cs, p.sc, p.ps,
+                                                 t.shift[0], y);
+      }
     } else {
+      for (int i = 0; i < R * kTileCols; i += 16) _mm512_store_ps(y + i, _mm512_setzero_ps());
       for (std::ptrdiff_t g = 0; g < groups; ++g) {
         p.n = std::min(group_octs, octs - g * group_octs);
         p.cs = w.col_sums(t.p0, g);
