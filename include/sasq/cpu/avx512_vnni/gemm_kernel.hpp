@@ -340,7 +340,9 @@ struct GemmKernel<isa::avx512_vnni> {
                                                  t.shift[0], y);
       }
     } else {
-      for (int i = 0; i < R * kTileCols; i += 16) _mm512_store_ps(y + i, _mm512_setzero_ps());
+      __m512 zero = _mm512_setzero_ps();
+      __asm__("" : "+v"(zero));  // opaque, so GCC does not turn the loop into rep stos (prefill_pass.hpp)
+      for (int i = 0; i < R * kTileCols; i += 16) _mm512_store_ps(y + i, zero);
       for (std::ptrdiff_t g = 0; g < groups; ++g) {
         p.n = std::min(group_octs, octs - g * group_octs);
         p.cs = w.col_sums(t.p0, g);
