@@ -312,6 +312,10 @@ TEST_CASE("threads split large problems without changing the result") {
   for (int t : {2, 3}) {
     run(Case{70, 520, 1024, true, kFormats[0], 1, true, 0, t}, rng);
     run(Case{1, 2048, 2048, false, kFormats[2], 2, false, 0, t}, rng);
+    // Decode big enough to split (2·M·N·K >= 2 · kMinOpsPerThread): guided chunks of one panel block,
+    // int4 g128 group sums computed once per call by the thread that packs A.
+    run(Case{1, 4096, 4096, true, kFormats[3], 0, false, 0, t}, rng);
+    run(Case{2, 4096, 2056, false, kFormats[3], 5, true, 0, t}, rng);
   }
 }
 

@@ -28,6 +28,9 @@ struct TileArgs {
   const float* row_scale = nullptr;     ///< per row activation scale
   std::ptrdiff_t p0 = 0;                ///< first panel of the block
   const float* bias = nullptr;          ///< kTileCols bias values of the block's columns (0 for none)
+  /// Null, or per row r and weight group g at [r · groups + g]: Σ (a - 128) over the group's bytes of the
+  /// packed row (kernels with group_sums; their grouped decode tiles otherwise sum A per block).
+  const std::int32_t* group_sums = nullptr;
   /// Null, or row 0 of the block's columns in an f32 C without activation: kernels with kStoresC write
   /// the finished tile there (c_cols valid columns, rows ldc apart) instead of into y.
   float* c = nullptr;

@@ -56,7 +56,34 @@ struct PackedActivations {
   AlignedBuffer<std::uint8_t> data;
   AlignedBuffer<std::int32_t> shift;
   AlignedBuffer<float> row_scale;
+  /// Per row and weight group, Σ (a - 128) (TileArgs::group_sums), when `summed` (decode with int4 groups).
+  AlignedBuffer<std::int32_t> group_sums;
+  bool summed = false;
 };
+
+/// Whether kernel K computes per-group A sums for its decode tiles (K::group_sums).
+template <class K, class = void>
+struct HasGroupSums : std::false_type {};
+template <class K>
+struct HasGroupSums<K, std::void_t<decltype(&K::group_sums)>> : std::true_type {};
+
+/// Whether a call sums A per weight group once (pa.summed): decode rows (M <= 2, every tile a decode tile)
+/// on int4 weights with group scales, on a kernel with group_sums.
+template <class Kernel>
+bool wants_group_sums(const PackedWeights& w, std::ptrdiff_t m) {
+  return HasGroupSums<Kernel>::value && m <= 2 && w.format().bits == 4 && w.groups() > 1;
+}
+
+/// Fills pa.group_sums for rows [r0, r0 + rows) (packed already) when pa.summed.
+template <class Kernel>
+void sum_groups(const PackedWeights& w, PackedActivations& pa, std::ptrdiff_t r0, std::ptrdiff_t rows) {
+  if constexpr (HasGroupSums<Kernel>::value) {
+    if (!pa.summed) return;
+    for (std::ptrdiff_t r = r0; r < r0 + rows; ++r)
+      Kernel::group_sums(pa.data.data() + r * pa.lda, w.k_padded(), w.group_size(),
+                         pa.group_sums.data() + r * w.groups());
+  }
+}
 
 /// Sizes `out` for A[M][K] (rows lda = round_up(kp, 64) + 64 bytes apart, so a kernel may write whole
 /// 64-byte chunks) and fills the per-row shifts and scales; pack_activation_rows packs the rows.
@@ -181,6 +208,7 @@ void run_tiles(const PackedWeights& w, const PackedActivations& pa, std::ptrdiff
     t.row_scale = pa.row_scale.data() + r0;
     t.p0 = block * kPanelsPerBlock;
     t.bias = bias;
+    if (pa.summed) t.group_sums = pa.group_sums.data() + r0 * w.groups();
     if (direct) {
       t.c = reinterpret_cast<float*>(c.row_ptr(r0)) + block * cpu::kTileCols;
       t.ldc = c.ld();
@@ -293,8 +321,12 @@ void run_gemm(MatrixView<const TA> a, const ActivationQuant& act, const PackedWe
   }
   static thread_local PackedActivations buffer;
   PackedActivations& pa = buffer;  // the caller's buffer: tasks on other threads must not name the thread_local
+  pa.summed = wants_group_sums<Kernel>(w, m);
+  if (pa.summed && pa.group_sums.size() < static_cast<std::size_t>(m * w.groups()))
+    pa.group_sums = AlignedBuffer<std::int32_t>(static_cast<std::size_t>(m * w.groups()));
   if (n == 1) {
     pack_activations<IsaT>(a, act, w.k_padded(), pa);
+    sum_groups<Kernel>(w, pa, 0, m);
     run_tiles<IsaT>(w, pa, m, ep, c, 0, tasks);
     return;
   }
@@ -305,6 +337,7 @@ void run_gemm(MatrixView<const TA> a, const ActivationQuant& act, const PackedWe
   cpu::parallel_run(pf, n, [&](int) {
     pack.run([&](std::ptrdiff_t r0, std::ptrdiff_t rows) {
       pack_activation_rows<IsaT>(a, w.k_padded(), pa, r0, rows);
+      sum_groups<Kernel>(w, pa, r0, rows);
     });
     std::ptrdiff_t begin, end;
     while (schedule.take(begin, end)) run_tiles<IsaT>(w, pa, m, ep, c, begin, end);
