@@ -393,28 +393,22 @@ inline void prefill_groups(const std::uint8_t* wo, const std::uint8_t* ao, std::
         "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30",    \
         "xmm31", "cc", "memory")
 
-/// prefill_groups for groups of 128 (16 octets), all full: the same y, bit for bit, with the two
-/// halves of the tile's panels staggered by half a group (SASQ_SGROUPS above).
-template <int R, int Bits>
+/// prefill_groups for 6-row tiles and groups of 128 (16 octets), all full: the same y, bit for bit,
+/// with the two halves of the tile's panels staggered by half a group (SASQ_SGROUPS above).
+template <int Bits>
 SASQ_TARGET("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 inline void prefill_groups128(const std::uint8_t* wo, const std::uint8_t* ao, std::ptrdiff_t lda,
                               std::ptrdiff_t groups, const std::int32_t* cs, const float* sc, std::ptrdiff_t ps,
                               std::int32_t shift, float* y) {
-  static_assert(R >= 3 && R <= 6 && (Bits == 8 || Bits == 4), "prefill_groups128: R in 3..6, Bits 8 or 4");
+  static_assert(Bits == 8 || Bits == 4, "prefill_groups128: Bits 8 or 4");
   constexpr std::ptrdiff_t kHalf = 8;  // octets: half a group of 128
   const std::int32_t nsh = -shift * (Bits == 4 ? 16 : 1);
   const std::uint8_t* a3;
   std::ptrdiff_t n, g = groups;
   if constexpr (Bits == 8) {
-    if constexpr (R == 3) SASQ_SGROUPS(8, 3);
-    if constexpr (R == 4) SASQ_SGROUPS(8, 4);
-    if constexpr (R == 5) SASQ_SGROUPS(8, 5);
-    if constexpr (R == 6) SASQ_SGROUPS(8, 6);
+    SASQ_SGROUPS(8, 6);
   } else {
-    if constexpr (R == 3) SASQ_SGROUPS(4, 3);
-    if constexpr (R == 4) SASQ_SGROUPS(4, 4);
-    if constexpr (R == 5) SASQ_SGROUPS(4, 5);
-    if constexpr (R == 6) SASQ_SGROUPS(4, 6);
+    SASQ_SGROUPS(4, 6);
   }
   (void)a3;
   (void)n;
