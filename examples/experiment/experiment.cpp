@@ -52,6 +52,9 @@ void build_cli(CLI::App& app, Options& o) {
   cli::add_int(app, "--batch", o.train_batch, 1, 4096, "SASQ training stories per step");
   cli::add_int(app, "--patience", o.train_patience, 0, 1000000,
                "SASQ held-out evaluations (every 10 steps) without improvement before stopping (0 = never)");
+  cli::add_real(app, "--sasq-kd", o.train_kd, 0.0, 1.0,
+                "SASQ loss: weight of distillation from the float model's next-token distribution (0 = plain "
+                "next-token NLL, 1 = distillation only)");
   app.add_flag("--lsq-grad-scale", o.lsq_grad_scale, "SASQ: multiply each scale's gradient by 1/sqrt(N*qmax) (LSQ)");
   app.add_option("--bits", o.bits, "bit configurations to run (default: all; --quick: W8A8 W4A4)")
       ->check(cli::detail::word_member(bit_config_names()))

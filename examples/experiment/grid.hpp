@@ -41,6 +41,7 @@ struct Options {
   int train_batch = 8;          ///< SASQ stories per step
   int train_patience = 4;       ///< SASQ held-out evaluations without improvement before stopping
   bool lsq_grad_scale = false;  ///< SASQ: LSQ's gradient scale 1/sqrt(N·qmax) per site
+  double train_kd = 0.0;        ///< SASQ: distillation weight α from the float model (0 = next-token NLL)
   std::vector<std::string> bits;     ///< bit configurations run (names of kBitConfigs); empty = the default set
   std::vector<std::string> methods;  ///< methods run (names of kMethods); empty = all
   bool heldout_only = false;    ///< train the SASQ rows and print their held-out perplexity only

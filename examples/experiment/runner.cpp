@@ -108,7 +108,7 @@ void Runner::run_heldout(const llama::Weights& w) {
     stats_ = collect_absmax(w, rope_, t_.ts_calib, o_.threads);
     for (Transform t : {Transform::kNone, Transform::kRotation}) transformed_.emplace(t, apply_transform(w, t, stats_));
   }
-  std::printf("bits\tweights\tmethod\tlr\tsteps\tbatch\tpatience\tlsq\tinit\tbest_step\tsteps_run\t"
+  std::printf("bits\tweights\tmethod\tlr\tsteps\tbatch\tpatience\tlsq\tkd\tinit\tbest_step\tsteps_run\t"
               "heldout_ppl_init\theldout_ppl\n");
   for (const BitConfig& b : selected_bit_configs(o_.bits, o_.quick, false))
     for (const Method& m : kMethods) {
@@ -122,7 +122,7 @@ void Runner::run_heldout(const llama::Weights& w) {
       if (m.act == Act::kDynamic) {  // a reference: no training, held-out perplexity in the last column
         const ActQuantConfig ac{b.abits, ActMode::kDynamicPerToken, false, m.clip_ratio};
         const double p = ppl_fake(qm, t_.ts_heldout, ac, nullptr, down);
-        std::printf("%s\t%s\t%s\t\t\t\t\t\t\t\t\t\t%.4f\n", b.name, llama::weight_method_name(wm), m.name, p);
+        std::printf("%s\t%s\t%s\t\t\t\t\t\t\t\t\t\t\t%.4f\n", b.name, llama::weight_method_name(wm), m.name, p);
         std::fflush(stdout);
         continue;
       }
@@ -130,9 +130,9 @@ void Runner::run_heldout(const llama::Weights& w) {
       const train::TrainResult tr = train(qm.model, tm, b.abits, init, std::string(b.name) + " " + m.name);
       const ActQuantConfig ac{b.abits, ActMode::kStatic, false, 1.0f};
       auto heldout_ppl = [&](const llama::SiteParams& sp) { return ppl_fake(qm, t_.ts_heldout, ac, &sp, down); };
-      std::printf("%s\t%s\t%s\t%g\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%.4f\t%.4f\n", b.name,
+      std::printf("%s\t%s\t%s\t%g\t%d\t%d\t%d\t%d\t%g\t%s\t%d\t%d\t%.4f\t%.4f\n", b.name,
                   llama::weight_method_name(wm), m.name, b.abits == 4 ? o_.train_lr_a4 : o_.train_lr, o_.train_steps,
-                  o_.train_batch, o_.train_patience, o_.lsq_grad_scale ? 1 : 0,
+                  o_.train_batch, o_.train_patience, o_.lsq_grad_scale ? 1 : 0, o_.train_kd,
                   init == ObserverKind::kMse ? "mse" : "mean-abs-max", tr.best_step, tr.steps_run,
                   heldout_ppl(train::to_site_params(tr.initial_scales)), heldout_ppl(train::to_site_params(tr.scales)));
       std::fflush(stdout);
@@ -208,6 +208,8 @@ train::TrainResult Runner::train(const llama::Weights& w, const TransformedModel
   to.batch = o_.train_batch;
   to.patience = o_.train_patience;
   to.lsq_grad_scale = o_.lsq_grad_scale;
+  to.teacher = &tm.weights;
+  to.kd_weight = o_.train_kd;
   to.threads = o_.threads;
   to.calibration_sequences = o_.calib_sequences;
   const bool tty = isatty(STDERR_FILENO) != 0;

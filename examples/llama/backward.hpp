@@ -5,7 +5,8 @@
 //   attn     dV = Pᵀ dO;  dP = dO Vᵀ;  dS = P ⊙ (dP − rowsum(dP ⊙ P));  dQ = c·dS K;  dK = c·dSᵀ Q
 //   swiglu   h = silu(a) ⊙ b:  da = dh ⊙ b ⊙ σ(a)(1 + a(1 − σ(a))),  db = dh ⊙ silu(a)
 //   linear   y = x Wᵀ:  dx = dy W
-//   CE       dz = w · (softmax(z) − onehot(y))
+//   CE       dz = w · (softmax(z) − onehot(y));  with distillation weight α and teacher p:
+//            dz = w · (softmax(z) − (1 − α) onehot(y) − α p)
 //   fq (LSQ, Esser et al. 2020, STE for round):  v = x/s;  inside qmin ≤ v ≤ qmax: dx = dy,
 //            ∂x̂/∂s = rne(v) − v;  outside: dx = 0, ∂x̂/∂s = qmin or qmax;  ds += Σ dy · ∂x̂/∂s
 #pragma once
@@ -148,7 +149,9 @@ void backward(const ModelView<T>& m, const std::vector<SiteQuantizer<T>>& sites,
   const Eigen::Index n = tape.x_final.rows();
   // Cross-entropy and classifier.
   RowMatrix<T> dz = tape.probs;
-  for (Eigen::Index t = 0; t < n; ++t) dz(t, tape.targets[static_cast<std::size_t>(t)]) -= T(1);
+  const T hard = T(1) - tape.kd;
+  for (Eigen::Index t = 0; t < n; ++t) dz(t, tape.targets[static_cast<std::size_t>(t)]) -= hard;
+  if (tape.kd != T(0)) dz -= tape.kd * tape.teacher;
   dz *= tape.weight;
   RowMatrix<T> dn = dz * m.classifier;
   RowMatrix<T> dx = RowMatrix<T>::Zero(n, sh.dim);

@@ -4,6 +4,9 @@
 //               x = x + fq_oproj(attention(q, k, v)) Woᵀ
 //               f = fq_ffn(rmsnorm(x, g_ffn));   x = x + fq_down(silu(f W1ᵀ) ⊙ f W3ᵀ) W2ᵀ
 //   loss = w · Σ_t (logsumexp(z_t) − z_t[y_t]),   z = rmsnorm(x, g_final) Wclsᵀ
+//   with a teacher (distillation weight α, teacher probabilities p_t):
+//   loss = w · Σ_t (logsumexp(z_t) − (1 − α) z_t[y_t] − α Σ_j p_tj z_tj)
+//        = w · Σ_t ((1 − α) CE_t + α (KL(p_t ‖ softmax z_t) + H(p_t)))   (H: the teacher's entropy, constant)
 //   fq(x) = s · clamp(rne(x · (1/s)), qmin, qmax)   (symmetric grid, per tensor or per column)
 #pragma once
 
@@ -130,7 +133,18 @@ struct Tape {
   std::vector<T> rinv_final;
   std::vector<std::int64_t> clipped;  ///< per site: elements outside [qmin, qmax]·s
   std::vector<std::int64_t> count;    ///< per site: elements quantized
+  RowMatrix<T> teacher;  ///< teacher probabilities [t][vocab] (distillation), empty without one
+  T kd = T(0);           ///< distillation weight α of the teacher term
   T loss = T(0);
+};
+
+/// Soft targets of a distillation loss: the teacher's next-token probabilities [t][vocab] for the
+/// same sequence (e.g. Tape::probs of an unquantized forward) and the weight α ∈ (0, 1] of the
+/// teacher term (1 − α stays on the hard label).
+template <class T>
+struct Distillation {
+  const RowMatrix<T>* teacher = nullptr;
+  T weight = T(1);
 };
 
 /// Round half to even in T (sasq's normative rounding in float, nearbyint in double).
@@ -268,15 +282,26 @@ void fake_quant_forward(const RowMatrix<T>& x, const SiteQuantizer<T>& sq, RowMa
   clipped += clip;
 }
 
-/// Runs one sequence: inputs tokens[0..n−1], targets tokens[1..n]; returns w · Σ_t NLL_t and fills
-/// the tape. `sites` has shape.n_sites() entries.
+/// Runs one sequence: inputs tokens[0..n−1], targets tokens[1..n]; returns w · Σ_t NLL_t (or the
+/// distillation loss of the header with `kd`) and fills the tape. `sites` has shape.n_sites() entries.
 template <class T>
 T forward(const ModelView<T>& m, const std::vector<SiteQuantizer<T>>& sites, Span<const int> tokens,
-          T weight, Tape<T>& tape, FrozenRounding<T>* frozen = nullptr) {
+          T weight, Tape<T>& tape, FrozenRounding<T>* frozen = nullptr, Distillation<T> kd = {}) {
   const Shape& sh = m.shape;
   SASQ_REQUIRE(tokens.size() >= 2, "a training sequence needs at least 2 tokens, got ", tokens.size());
   SASQ_REQUIRE(sites.size() == static_cast<std::size_t>(sh.n_sites()), "expected ", sh.n_sites(),
                " site quantizers, got ", sites.size());
+  if (kd.teacher) {
+    SASQ_REQUIRE(kd.weight > T(0) && kd.weight <= T(1), "distillation weight ", kd.weight, " is not in (0, 1]");
+    SASQ_REQUIRE(kd.teacher->rows() == static_cast<Eigen::Index>(tokens.size()) - 1 && kd.teacher->cols() == sh.vocab_size,
+                 "teacher probabilities are ", kd.teacher->rows(), "x", kd.teacher->cols(), ", expected ",
+                 tokens.size() - 1, "x", sh.vocab_size);
+    tape.teacher = *kd.teacher;
+    tape.kd = kd.weight;
+  } else {
+    tape.teacher.resize(0, 0);
+    tape.kd = T(0);
+  }
   if (frozen && !frozen->replay) {
     frozen->residual.assign(static_cast<std::size_t>(sh.n_sites()), {});
     frozen->branch.assign(static_cast<std::size_t>(sh.n_sites()), {});
@@ -342,7 +367,8 @@ T forward(const ModelView<T>& m, const std::vector<SiteQuantizer<T>>& sites, Spa
     SASQ_REQUIRE(y >= 0 && y < sh.vocab_size, "target token ", y, " at position ", t + 1,
                  " is outside the vocabulary [0, ", sh.vocab_size, ")");
     const T mx = z.maxCoeff();
-    const T zy = z(y);
+    // Distillation: the target is (1 − α)·onehot(y) + α·p_teacher (the plain CE path is unchanged).
+    const T zy = tape.kd == T(0) ? z(y) : (T(1) - tape.kd) * z(y) + tape.kd * tape.teacher.row(t).dot(z);
     T sum = T(0);
     for (Eigen::Index j = 0; j < z.cols(); ++j) {
       z(j) = std::exp(z(j) - mx);

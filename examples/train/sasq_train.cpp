@@ -70,6 +70,8 @@ void build_cli(CLI::App& app, Args& a) {
   cli::add_int(app, "--patience", a.o.patience, 0, kMaxCount, "evaluations without improvement before stopping (0 = never)");
   cli::add_choice(app, "--schedule", a.schedule, {"cosine", "linear", "constant"}, "learning-rate schedule");
   app.add_flag("--lsq-grad-scale", a.o.lsq_grad_scale, "multiply the scale gradient by 1/sqrt(N*qmax)");
+  cli::add_real(app, "--kd", a.o.kd_weight, 0.0, 1.0,
+                "weight of distillation from the float model's next-token distribution in the loss (0 = next-token NLL)");
   cli::add_int(app, "--max-predictions", a.o.max_predictions, 1, kMaxCount, "predictions per training sequence");
   cli::add_story_range(app, "--train", a.stories, 501, 1000,
                        "training stories (501-1000 at most: 1-500 are evaluated); the last --heldout are held out");
@@ -131,6 +133,7 @@ int run(const Args& a) {
   const llama::RopeTable rope = llama::make_rope_table(seq_len, fp.config.head_size(), fp.config.rope_theta);
   const llama::QuantizedModel qm = llama::quantize_model_weights(fp, a.wq, rope, calib, nullptr, a.o.threads);
   train::TrainOptions o = a.o;
+  o.teacher = &fp;
   if (!a.quiet && isatty(2)) o.on_progress = progress_bar;
   const std::string fingerprint = llama::weights_fingerprint(fp);
   train::TrainResult r = train::train_scales(qm.model, a.q, data, o, fingerprint);

@@ -181,6 +181,14 @@ TrainResult train_scales(const llama::Weights& w, const QuantConfig& q, const Tr
                data.train.size(), " and ", data.heldout.size(), ")");
   for (const auto* set : {&data.train, &data.heldout})
     for (const auto& s : *set) SASQ_REQUIRE(s.size() >= 2, "a sequence has ", s.size(), " tokens, need at least 2");
+  SASQ_REQUIRE(o.kd_weight >= 0 && o.kd_weight <= 1, "distillation weight ", o.kd_weight, " is not in [0, 1]");
+  SASQ_REQUIRE(o.kd_weight == 0 || o.teacher, "distillation weight ", o.kd_weight, " needs a teacher model");
+  if (o.kd_weight > 0) {
+    const llama::Config &a = o.teacher->config, &b = w.config;
+    SASQ_REQUIRE(a.dim == b.dim && a.hidden_dim == b.hidden_dim && a.n_layers == b.n_layers && a.n_heads == b.n_heads &&
+                     a.n_kv_heads == b.n_kv_heads && a.vocab_size == b.vocab_size,
+                 "the distillation teacher's shape differs from the trained model's");
+  }
 
   TrainResult res;
   std::vector<std::vector<int>> calib;
@@ -221,6 +229,12 @@ TrainResult train_scales(const llama::Weights& w, const QuantConfig& q, const Tr
   const int workers = std::max(1, o.threads);
   std::vector<llama::grad::Tape<float>> tapes(static_cast<std::size_t>(workers));
   std::vector<llama::grad::Gradients<float>> grads(static_cast<std::size_t>(workers));
+  const bool distill = o.kd_weight > 0;
+  const llama::grad::ModelView<float> teacher =
+      distill ? llama::grad::view_of(*o.teacher, q.down_rotation) : llama::grad::ModelView<float>{};
+  std::vector<llama::grad::SiteQuantizer<float>> teacher_sites(static_cast<std::size_t>(w.config.n_layers * llama::kNumLinearSites));
+  for (auto& s : teacher_sites) s.scale = {1.0f};  // disabled: the teacher runs unquantized
+  std::vector<llama::grad::Tape<float>> teacher_tapes(distill ? static_cast<std::size_t>(workers) : 0u);
 
   EvalStats init_eval = evaluate_nll(w, q, res.initial_scales, data.heldout, o.max_predictions, o.threads);
   EvalStats best_eval = init_eval;
@@ -255,7 +269,14 @@ TrainResult train_scales(const llama::Weights& w, const QuantConfig& q, const Tr
     llama::parallel_for(batch.size(), workers, [&](std::size_t b, int wk) {
       auto& tape = tapes[static_cast<std::size_t>(wk)];
       auto& g = grads[static_cast<std::size_t>(wk)];
-      seq_loss[b] = llama::grad::forward(m, sites, cut(data.train[batch[b]], o.max_predictions), weight, tape);
+      const Span<const int> seq = cut(data.train[batch[b]], o.max_predictions);
+      llama::grad::Distillation<float> kd;
+      if (distill) {
+        auto& tt = teacher_tapes[static_cast<std::size_t>(wk)];
+        llama::grad::forward(teacher, teacher_sites, seq, 1.0f, tt);
+        kd = {&tt.probs, static_cast<float>(o.kd_weight)};
+      }
+      seq_loss[b] = llama::grad::forward<float>(m, sites, seq, weight, tape, nullptr, kd);
       g.reset(sites);
       llama::grad::backward(m, sites, tape, g);
       auto& out = seq_grad[b];

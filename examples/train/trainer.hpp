@@ -4,6 +4,7 @@
 //   dL/ds from the LSQ/STE backward (llama/backward.hpp), optionally × 1/sqrt(N · qmax) (LSQ)
 //   Adam (β1 0.9, β2 0.999, ε 1e-8) on θ only; lr: linear warmup, then cosine or linear decay to
 //   lr · min_lr_ratio; gradients clipped to a global L2 norm; loss = mean next-token NLL of a batch
+//   (optionally mixed with distillation from a float teacher: TrainOptions::kd_weight)
 //   init: s0 = observer over calibration sequences (default mean over sequences of per-sequence
 //   abs-max / qmax = SASQ's "average of the per-batch factors"); early stopping on held-out NLL.
 #pragma once
@@ -67,6 +68,12 @@ struct TrainOptions {
   double min_lr_ratio = 0.1;
   double clip_norm = 1.0;       ///< global L2 norm of dL/dθ; 0 disables clipping
   bool lsq_grad_scale = false;  ///< multiply dL/ds by 1/sqrt(N·qmax), N = elements per token per scale
+  /// Distillation (docs/trainer.md): the loss's target becomes (1 − kd_weight)·onehot(next token)
+  /// + kd_weight·p_teacher, p_teacher from an unquantized forward of `teacher` (the float weights
+  /// of the same, possibly transformed, model; it runs behind q.down_rotation like the student).
+  /// kd_weight 0 = plain next-token NLL (teacher unused); > 0 needs a teacher with the same shape.
+  const llama::Weights* teacher = nullptr;
+  double kd_weight = 0.0;
   int eval_every = 10;          ///< held-out evaluation period (steps)
   int patience = 4;             ///< stop after this many evaluations without improvement; 0 = never
   int calibration_sequences = 64;

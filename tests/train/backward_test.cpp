@@ -255,17 +255,17 @@ std::vector<g::SiteQuantizer<double>> tiny_sites(const g::ModelView<double>& m, 
 /// Checks d loss / d scale for every site and d loss / d embedded input against central differences.
 void check_model_gradients(g::ModelView<double> m, std::vector<double>& embedding,
                            std::vector<g::SiteQuantizer<double>> sites, const std::vector<int>& tok,
-                           std::size_t max_scales_per_site, double rel) {
+                           std::size_t max_scales_per_site, double rel, g::Distillation<double> kd = {}) {
   g::FrozenRounding<double> fr;
   g::Tape<double> tape;
   const double w = 1.0 / static_cast<double>(tok.size() - 1);
-  g::forward(m, sites, sasq::Span<const int>(tok), w, tape, &fr);
+  g::forward(m, sites, sasq::Span<const int>(tok), w, tape, &fr, kd);
   fr.replay = true;
   g::Gradients<double> grads;
   grads.reset(sites);
   g::backward(m, sites, tape, grads);
   g::Tape<double> scratch;
-  auto loss = [&] { return g::forward(m, sites, sasq::Span<const int>(tok), w, scratch, &fr); };
+  auto loss = [&] { return g::forward(m, sites, sasq::Span<const int>(tok), w, scratch, &fr, kd); };
   CHECK(loss() == doctest::Approx(tape.loss).epsilon(1e-12));  // replay = the base point
   double max_grad = 0;
   for (std::size_t i = 0; i < sites.size(); ++i) {
@@ -333,6 +333,35 @@ TEST_CASE("full-model scale and input gradients match finite differences (tiny r
       if (tok[t] == tok[1]) d += grads.embedded(static_cast<Eigen::Index>(t), j);
     check_close(d, central_difference(e, loss), "FP32 d loss / d embedded input");
   }
+}
+
+TEST_CASE("distillation loss: value and scale/input gradients match finite differences") {
+  sasq::test::ModelCopy<double> model(sasq::test::random_weights(7));
+  const std::vector<int> tok = {1, 5, 9, 3, 5, 17, 2, 11, 0, 19, 4};
+  auto m = model.view();
+  // Teacher: the unquantized model's next-token distribution (what the trainer uses).
+  std::vector<g::SiteQuantizer<double>> off(static_cast<std::size_t>(m.shape.n_sites()));
+  for (auto& s : off) s.scale = {1.0};
+  g::Tape<double> teacher;
+  g::forward(m, off, sasq::Span<const int>(tok), 1.0, teacher);
+  const Mat p_teacher = teacher.probs;
+  auto sites = tiny_sites(m, tok, 7, false, 0.7);
+  // The loss is (1 − α)·CE + α·(KL(p_teacher ‖ p) + H(p_teacher)), computed here independently.
+  g::Tape<double> ce_tape, kd_tape;
+  const double ce = g::forward(m, sites, sasq::Span<const int>(tok), 1.0, ce_tape);
+  for (double alpha : {0.6, 1.0}) {
+    CAPTURE(alpha);
+    const double loss = g::forward<double>(m, sites, sasq::Span<const int>(tok), 1.0, kd_tape, nullptr, {&p_teacher, alpha});
+    double kl_h = 0;  // Σ_t Σ_j −p_tj log q_tj = KL + H
+    for (Eigen::Index t = 0; t < p_teacher.rows(); ++t)
+      for (Eigen::Index j = 0; j < p_teacher.cols(); ++j) kl_h -= p_teacher(t, j) * std::log(kd_tape.probs(t, j));
+    CHECK(loss == doctest::Approx((1 - alpha) * ce + alpha * kl_h).epsilon(1e-10));
+    check_model_gradients(m, model.embedding, sites, tok, 64, 1e-5, {&p_teacher, alpha});
+  }
+  // The teacher's probabilities must match the sequence, the weight must be in (0, 1].
+  const Mat wrong = p_teacher.topRows(3);
+  CHECK_THROWS(g::forward<double>(m, sites, sasq::Span<const int>(tok), 1.0, kd_tape, nullptr, {&wrong, 0.5}));
+  CHECK_THROWS(g::forward<double>(m, sites, sasq::Span<const int>(tok), 1.0, kd_tape, nullptr, {&p_teacher, 1.5}));
 }
 
 TEST_CASE("stories260K: scale and input gradients match finite differences for a few tokens") {

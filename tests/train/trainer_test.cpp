@@ -110,6 +110,17 @@ TEST_CASE("training is deterministic and independent of the thread count") {
   o.seed = 99;
   const auto c = train::train_scales(qm.model, q, data, o);
   CHECK(c.history[1].train_loss != a.history[1].train_loss);  // another seed draws other batches
+  // Distillation from the float model: also thread-count independent, and a different objective.
+  auto k1 = small_options(1), k2 = small_options(2);
+  for (auto* k : {&k1, &k2}) {
+    k->teacher = &fp;
+    k->kd_weight = 0.5;
+  }
+  const auto d1 = train::train_scales(qm.model, q, data, k1);
+  const auto d2 = train::train_scales(qm.model, q, data, k2);
+  CHECK(train::format_scales(d1.scales) == train::format_scales(d2.scales));
+  for (std::size_t i = 1; i < d1.history.size(); ++i) CHECK(d1.history[i].train_loss == d2.history[i].train_loss);
+  CHECK(d1.history[1].train_loss != a.history[1].train_loss);
 }
 
 TEST_CASE("the training forward equals the LLaMA fake-quant forward with the same static scales") {
@@ -143,6 +154,17 @@ TEST_CASE("trainer rejects bad options and data with clear errors") {
   o.lr = -1;
   CHECK_THROWS_WITH_AS(train::train_scales(fp, q, data, o), doctest::Contains("learning rate"), Error);
   CHECK_THROWS_WITH_AS(train::train_scales(fp, q, {data.train, {}}, small_options(1)), doctest::Contains("held-out"), Error);
+  o = small_options(1);
+  o.kd_weight = 0.5;
+  CHECK_THROWS_WITH_AS(train::train_scales(fp, q, data, o), doctest::Contains("needs a teacher"), Error);
+  o.teacher = &fp;
+  o.kd_weight = 1.5;
+  CHECK_THROWS_WITH_AS(train::train_scales(fp, q, data, o), doctest::Contains("not in [0, 1]"), Error);
+  llama::Weights other = fp;
+  other.config.n_layers = 1;
+  o.teacher = &other;
+  o.kd_weight = 0.5;
+  CHECK_THROWS_WITH_AS(train::train_scales(fp, q, data, o), doctest::Contains("teacher's shape differs"), Error);
   q.bits = 6;
   CHECK_THROWS_WITH_AS(train::train_scales(fp, q, data, small_options(1)), doctest::Contains("bits must be 4 or 8"), Error);
   q.bits = 8;
