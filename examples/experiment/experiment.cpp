@@ -51,7 +51,10 @@ void build_cli(CLI::App& app, Options& o) {
   cli::add_real(app, "--lr-a4", o.train_lr_a4, 1e-6, 10.0, "SASQ Adam learning rate on ln s at 4-bit activations");
   cli::add_int(app, "--batch", o.train_batch, 1, 4096, "SASQ training stories per step");
   cli::add_int(app, "--patience", o.train_patience, 0, 1000000,
-               "SASQ held-out evaluations (every 10 steps) without improvement before stopping (0 = never)");
+               "SASQ held-out evaluations (every 10 steps) without improvement before stopping at 8-bit activations "
+               "(0 = never)");
+  cli::add_int(app, "--patience-a4", o.train_patience_a4, 0, 1000000,
+               "the same at 4-bit activations (0 = never: all steps run, the best held-out scales are kept)");
   cli::add_real(app, "--sasq-kd", o.train_kd, 0.0, 1.0,
                 "SASQ loss: weight of distillation from the float model's next-token distribution (0 = plain "
                 "next-token NLL, 1 = distillation only)");

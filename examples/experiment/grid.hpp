@@ -34,12 +34,13 @@ struct Options {
   int calib_sequences = 128;  ///< calibration stories (from 501..950)
   int int_stories = 16;       ///< stories timed on the true-integer path
   int train_steps = 120;
-  // SASQ training choices (--lr, --lr-a4, --sasq-wquant) from the held-out search of
+  // SASQ training choices (--lr, --lr-a4, --patience-a4, --sasq-wquant) from the held-out search of
   // scripts/sasq_search.sh (stories 951-1000 only; results in docs/results.md, "SASQ training choices").
   double train_lr = 0.05;       ///< SASQ Adam learning rate on ln s, 8-bit activations
   double train_lr_a4 = 0.02;    ///< the same at 4-bit activations
   int train_batch = 8;          ///< SASQ stories per step
-  int train_patience = 4;       ///< SASQ held-out evaluations without improvement before stopping
+  int train_patience = 4;       ///< SASQ held-out evaluations without improvement before stopping, A8
+  int train_patience_a4 = 0;    ///< the same at 4-bit activations (0 = all steps, best held-out kept)
   bool lsq_grad_scale = false;  ///< SASQ: LSQ's gradient scale 1/sqrt(N·qmax) per site
   double train_kd = 0.0;        ///< SASQ: distillation weight α from the float model (0 = next-token NLL)
   std::vector<std::string> bits;     ///< bit configurations run (names of kBitConfigs); empty = the default set

@@ -132,7 +132,8 @@ void Runner::run_heldout(const llama::Weights& w) {
       auto heldout_ppl = [&](const llama::SiteParams& sp) { return ppl_fake(qm, t_.ts_heldout, ac, &sp, down); };
       std::printf("%s\t%s\t%s\t%g\t%d\t%d\t%d\t%d\t%g\t%s\t%d\t%d\t%.4f\t%.4f\n", b.name,
                   llama::weight_method_name(wm), m.name, b.abits == 4 ? o_.train_lr_a4 : o_.train_lr, o_.train_steps,
-                  o_.train_batch, o_.train_patience, o_.lsq_grad_scale ? 1 : 0, o_.train_kd,
+                  o_.train_batch, b.abits == 4 ? o_.train_patience_a4 : o_.train_patience, o_.lsq_grad_scale ? 1 : 0,
+                  o_.train_kd,
                   init == ObserverKind::kMse ? "mse" : "mean-abs-max", tr.best_step, tr.steps_run,
                   heldout_ppl(train::to_site_params(tr.initial_scales)), heldout_ppl(train::to_site_params(tr.scales)));
       std::fflush(stdout);
@@ -206,7 +207,7 @@ train::TrainResult Runner::train(const llama::Weights& w, const TransformedModel
   to.steps = o_.train_steps;
   to.lr = bits == 4 ? o_.train_lr_a4 : o_.train_lr;
   to.batch = o_.train_batch;
-  to.patience = o_.train_patience;
+  to.patience = bits == 4 ? o_.train_patience_a4 : o_.train_patience;
   to.lsq_grad_scale = o_.lsq_grad_scale;
   to.teacher = &tm.weights;
   to.kd_weight = o_.train_kd;
