@@ -201,7 +201,7 @@ TEST_CASE("prefill tiles (3-6 rows: one pass per group, uniform and per-row shif
     for (int fill : {1, 2}) run(Case{6, 64, 1000, fill == 1, f, 0, true, fill}, rng);  // extremes through every group
 }
 
-TEST_CASE("prefill tiles with groups of 128, K a multiple of 128 (staggered loop after a block's first tile) and not") {
+TEST_CASE("prefill tiles with groups of 128, every group full (K a multiple of 128) and not") {
   if (!isa_available()) return;
   std::mt19937 rng(17);
   const WeightFormat formats[] = {{4, 128, false}, {8, 128, false}};
@@ -210,8 +210,8 @@ TEST_CASE("prefill tiles with groups of 128, K a multiple of 128 (staggered loop
     for (WeightFormat f : formats)
       for (std::ptrdiff_t k : {128, 256, 1024, 1016})
         for (std::ptrdiff_t n : {64, 72}) {
-          // s8 and u8 per-tensor (one shift: staggered when every group is full), u8 per-token (a shift
-          // per row: one pass per group)
+          // s8 and u8 per-tensor (one shift: the whole group loop in one statement), u8 per-token (a
+          // shift per row: one pass per group)
           const int epilogues[] = {0, 5, 2};  // f32, bias f32 (C direct), bias + requantize
           run(Case{m, n, k, i % 3 == 0, f, epilogues[(i / 3) % 3], i % 3 == 2}, rng);
           ++i;

@@ -83,20 +83,25 @@ struct GemmKernel<isa::avx512_vnni> {
     for (std::ptrdiff_t o = 0; o < kp; o += group_size, ++out) *out = centered_sum(a + o, std::min(group_size, kp - o));
   }
 
-  static void tile(const PackedWeights& w, const TileArgs& t, int rows, float* y) { tile_in(w, t, rows, y, false); }
+  static void tile(const PackedWeights& w, const TileArgs& t, int rows, float* y) {
+    if (w.format().bits == 8) {
+      dispatch_rows<8>(w, t, rows, y);
+    } else {
+      dispatch_rows<4>(w, t, rows, y);
+    }
+  }
 
   /// `count` consecutive full kTileRows-row tiles of one panel block in one call (t: the first tile; tile
   /// i starts i · kTileRows rows further in A, shift, row_scale and C). Per-channel scales with C written
   /// directly (t.c set) run the prefill passes back to back with no per-tile dispatch (full_passes); any
-  /// other case runs tile() per tile, the tiles after the first with the block warm in L2 (grouped
-  /// weights: the staggered group loop). Same sums and flush order as tile(), so the same results.
+  /// other case runs tile() per tile. Same passes as tile(), so the same results.
   static void full_tiles(const PackedWeights& w, TileArgs t, std::ptrdiff_t count, float* y) {
     if (w.groups() == 1 && t.c) {
       w.format().bits == 8 ? full_passes<8>(w, t, count, y) : full_passes<4>(w, t, count, y);
       return;
     }
     for (std::ptrdiff_t i = 0; i < count; ++i) {
-      tile_in(w, t, kTileRows, y, i > 0);
+      tile(w, t, kTileRows, y);
       t.a += kTileRows * t.lda;
       t.shift += kTileRows;
       t.row_scale += kTileRows;
@@ -105,24 +110,15 @@ struct GemmKernel<isa::avx512_vnni> {
   }
 
  private:
-  /// tile(); warm: an earlier tile of this call has just read the same panel block (now in L2).
-  static void tile_in(const PackedWeights& w, const TileArgs& t, int rows, float* y, bool warm) {
-    if (w.format().bits == 8) {
-      dispatch_rows<8>(w, t, rows, y, warm);
-    } else {
-      dispatch_rows<4>(w, t, rows, y, warm);
-    }
-  }
-
   template <int Bits>
-  static void dispatch_rows(const PackedWeights& w, const TileArgs& t, int rows, float* y, bool warm) {
+  static void dispatch_rows(const PackedWeights& w, const TileArgs& t, int rows, float* y) {
     switch (rows) {
       case 1: kernel<1, Bits>(w, t, y); break;
       case 2: kernel<2, Bits>(w, t, y); break;
-      case 3: prefill<3, Bits>(w, t, y, warm); break;
-      case 4: prefill<4, Bits>(w, t, y, warm); break;
-      case 5: prefill<5, Bits>(w, t, y, warm); break;
-      default: prefill<6, Bits>(w, t, y, warm); break;
+      case 3: prefill<3, Bits>(w, t, y); break;
+      case 4: prefill<4, Bits>(w, t, y); break;
+      case 5: prefill<5, Bits>(w, t, y); break;
+      default: prefill<6, Bits>(w, t, y); break;
     }
   }
 
@@ -321,14 +317,11 @@ struct GemmKernel<isa::avx512_vnni> {
   }
 
   /// Prefill tile (R = 3..6 rows): per-channel scales in one prefill_pass straight into C (full blocks)
-  /// or y; group scales into y (rows sharing one shift: the whole group loop in one statement, with
-  /// groups of 128 all full, 6 rows and the block warm in L2 the staggered prefill_groups128; else one pass
-  /// per group), then fmaf(y, as, bias) (Dequantize::apply_row). The staggered loop reads each octet's
-  /// lines in two streams 8 octets apart; reading the block from L3 that way (the first tile of a block,
-  /// e.g. at M = 16) ran slower than the plain loop, so only warm tiles take it.
+  /// or y; group scales into y (rows sharing one shift: the whole group loop in one statement; else one
+  /// pass per group), then fmaf(y, as, bias) (Dequantize::apply_row).
   template <int R, int Bits, bool Uniform>
   SASQ_TARGET_AVX512_VNNI __attribute__((noinline)) static void prefill_tile(const PackedWeights& w, const TileArgs& t,
-                                                                           float* y, bool warm) {
+                                                                           float* y) {
     constexpr int V = kPanelsPerBlock;
     const std::ptrdiff_t groups = w.groups(), octs = w.k_padded() / kKStep, group_octs = w.group_size() / kKStep;
     avx512_vnni_asm::PassArgs p{w.block(t.p0 / kPanelsPerBlock), t.a, t.lda, octs, w.col_sums(t.p0, 0),
@@ -348,15 +341,8 @@ struct GemmKernel<isa::avx512_vnni> {
     }
     if constexpr (Uniform) {
       const std::ptrdiff_t last_octs = octs - (groups - 1) * group_octs;
-      bool staggered = false;  // (prefill_pass.hpp)
-      if constexpr (R == kTileRows) {
-        staggered = warm && group_octs == 128 / kKStep && last_octs == group_octs;
-        if (staggered)
-          avx512_vnni_asm::prefill_groups128<Bits>(p.wo, p.ao, p.lda, groups, p.cs, p.sc, p.ps, t.shift[0], y);
-      }
-      if (!staggered)
-        avx512_vnni_asm::prefill_groups<R, Bits>(p.wo, p.ao, p.lda, groups, group_octs, last_octs, p.cs, p.sc, p.ps,
-                                                 t.shift[0], y);
+      avx512_vnni_asm::prefill_groups<R, Bits>(p.wo, p.ao, p.lda, groups, group_octs, last_octs, p.cs, p.sc, p.ps,
+                                               t.shift[0], y);
     } else {
       __m512 zero = _mm512_setzero_ps();
       __asm__("" : "+v"(zero));  // opaque, so GCC does not turn the loop into rep stos (prefill_pass.hpp)
@@ -494,10 +480,10 @@ struct GemmKernel<isa::avx512_vnni> {
 
   /// Prefill tiles (R = 3..6): prefill_tile, specialized for a shift shared by every row of the tile.
   template <int R, int Bits>
-  static void prefill(const PackedWeights& w, const TileArgs& t, float* y, bool warm) {
+  static void prefill(const PackedWeights& w, const TileArgs& t, float* y) {
     bool uniform = true;
     for (int r = 1; r < R; ++r) uniform = uniform && t.shift[r] == t.shift[0];
-    uniform ? prefill_tile<R, Bits, true>(w, t, y, warm) : prefill_tile<R, Bits, false>(w, t, y, warm);
+    uniform ? prefill_tile<R, Bits, true>(w, t, y) : prefill_tile<R, Bits, false>(w, t, y);
   }
 
   /// Decode tiles (R = 1, 2).

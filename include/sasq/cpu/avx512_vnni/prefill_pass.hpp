@@ -1,9 +1,7 @@
 // The AVX-512 VNNI prefill tile (R = 3..6 rows x 4 panels = 64 columns) in inline assembly, the R x 4
 // int32 accumulators in zmm 4r + v from the K loop through the flush. prefill_pass: one pass over n K
 // octets (zero, K loop, flush); prefill_groups: every group of a tile whose rows share one shift, each
-// flush leaving the accumulators at the next group's -shift · colsum; prefill_groups128: the same for
-// groups of 128 with panels 0-1 half a group ahead of panels 2-3, so each flush converts half the
-// accumulators while the other half's vpdpbusd chains go on. GCC 12 keeps such a tile in
+// flush leaving the accumulators at the next group's -shift · colsum. GCC 12 keeps such a tile in
 // registers only when the loop is alone in its function (then the accumulators go through memory at
 // every group); with a flush in the same function it spills or shuffles them inside the loop, so both
 // are written out here. AT&T syntax, GCC and Clang.
@@ -327,93 +325,6 @@ inline void prefill_groups(const std::uint8_t* wo, const std::uint8_t* ao, std::
   (void)n;
 }
 
-// Staggered group loop (group size 128, every group full): panels 0-1 (half 0) run kHalf = 8 octets
-// ahead of panels 2-3 (half 1), so the two halves reach their group ends 8 octets apart and each flush
-// (the same per-panel flush as above) converts 12 accumulators while the other half's 12 vpdpbusd chains
-// keep the multipliers busy. Half 1 reads its weights kHalf octets back (%c[wb]) and its activations
-// 8 kHalf bytes back (%c[ab]), broadcast into zmm26. The K sums and the flush order per accumulator are
-// those of prefill_groups: the same results.
-#define SASQ_SW8_0(q) "vmovdqa64 " #q "*256(%[wo]), %%zmm28\n\t" "vmovdqa64 " #q "*256+64(%[wo]), %%zmm29\n\t"
-#define SASQ_SW8_1(q) \
-  "vmovdqa64 %c[wb]+" #q "*256+128(%[wo]), %%zmm30\n\t" "vmovdqa64 %c[wb]+" #q "*256+192(%[wo]), %%zmm31\n\t"
-#define SASQ_SW4_0(q) SASQ_NIB##q("zmm28", "0") SASQ_NIB##q("zmm29", "64")
-#define SASQ_SW4_1(q) SASQ_NIB##q("zmm30", "%c[wb]+128") SASQ_NIB##q("zmm31", "%c[wb]+192")
-#define SASQ_SDP_0(q, r)                                                  \
-  "vpbroadcastd " #q "*4" SASQ_A##r ", %%zmm27\n\t"                       \
-  "vpdpbusd %%zmm28, %%zmm27, %%zmm" SASQ_ACC(r, 0) "\n\t"                \
-  "vpdpbusd %%zmm29, %%zmm27, %%zmm" SASQ_ACC(r, 1) "\n\t"
-#define SASQ_SDP_1(q, r)                                                  \
-  "vpbroadcastd %c[ab]+" #q "*4" SASQ_A##r ", %%zmm26\n\t"                \
-  "vpdpbusd %%zmm30, %%zmm26, %%zmm" SASQ_ACC(r, 2) "\n\t"                \
-  "vpdpbusd %%zmm31, %%zmm26, %%zmm" SASQ_ACC(r, 3) "\n\t"
-#define SASQ_SDP_B(q, r) SASQ_SDP_0(q, r) SASQ_SDP_1(q, r)
-#define SASQ_SDPR3(h, q) SASQ_SDP_##h(q, 0) SASQ_SDP_##h(q, 1) SASQ_SDP_##h(q, 2)
-#define SASQ_SDPR4(h, q) SASQ_SDPR3(h, q) SASQ_SDP_##h(q, 3)
-#define SASQ_SDPR5(h, q) SASQ_SDPR4(h, q) SASQ_SDP_##h(q, 4)
-#define SASQ_SDPR6(h, q) SASQ_SDPR5(h, q) SASQ_SDP_##h(q, 5)
-#define SASQ_SW_0(b, q) SASQ_SW##b##_0(q)
-#define SASQ_SW_1(b, q) SASQ_SW##b##_1(q)
-#define SASQ_SW_B(b, q) SASQ_SW##b##_0(q) SASQ_SW##b##_1(q)
-// kHalf octets of half h (0, 1 or B: both).
-#define SASQ_SCHUNK(b, R, h)                                                                         \
-  "mov %[half], %[n]\n\t"                                                                            \
-  "lea (%[ao],%[lda],2), %[a3]\n\t"                                                                  \
-  "add %[lda], %[a3]\n\t"                                                                            \
-  "1:\n\t" SASQ_SW_##h(b, 0) SASQ_SDPR##R(h, 0) SASQ_SW_##h(b, 1) SASQ_SDPR##R(h, 1)                   \
-  "add $" SASQ_OB##b ", %[wo]\n\t"                                                                   \
-  "add $8, %[ao]\n\t"                                                                                \
-  "add $8, %[a3]\n\t"                                                                                \
-  "dec %[n]\n\t"                                                                                     \
-  "jnz 1b\n\t"
-// Flush of panels 2h, 2h + 1 (group of [cs], [sc]), starting them at the next group (the last group
-// restarts at its own correction, so no load passes the column sums).
-#define SASQ_SFLUSH(b, R, v0, v1)                                                                    \
-  "lea 64(%[cs]), %[n]\n\t"                                                                          \
-  "cmp $1, %[g]\n\t"                                                                                 \
-  "cmove %[cs], %[n]\n\t" SASQ_GFLUSHV(b, v0, R) SASQ_GFLUSHV(b, v1, R)
-#define SASQ_SGROUPS(bits, R)                                                                        \
-  __asm__ volatile(                                                                                  \
-      SASQ_YZ##R SASQ_CONSTS##bits "mov %[cs], %[n]\n\t" SASQ_GINITV(0, R) SASQ_GINITV(1, R) SASQ_GINITV(2, R)      \
-      SASQ_GINITV(3, R) SASQ_SCHUNK(bits, R, 0)                                                      \
-      "2:\n\t" SASQ_SCHUNK(bits, R, B) SASQ_SFLUSH(bits, R, 0, 1)                                    \
-      "cmp $1, %[g]\n\t"                                                                             \
-      "je 3f\n\t" SASQ_SCHUNK(bits, R, B)                                                            \
-      "jmp 4f\n\t"                                                                                   \
-      "3:\n\t" SASQ_SCHUNK(bits, R, 1)                                                               \
-      "4:\n\t" SASQ_SFLUSH(bits, R, 2, 3)                                                            \
-      "add $64, %[cs]\n\t"                                                                           \
-      "add $64, %[sc]\n\t"                                                                           \
-      "dec %[g]\n\t"                                                                                 \
-      "jnz 2b\n\t"                                                                                   \
-      : [wo] "+r"(wo), [ao] "+r"(ao), [a3] "=&r"(a3), [n] "=&r"(n), [g] "+r"(g), [cs] "+r"(cs), [sc] "+r"(sc) \
-      : [lda] "r"(lda), [ps] "r"(ps), [nsh] "r"(&nsh), [y] "r"(y), [high4] "m"(kInt4Consts.high4),     \
-        [half] "i"(kHalf), [wb] "i"(-kHalf * (bits == 4 ? 256 : 512)), [ab] "i"(-kHalf * 8)            \
-      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",     \
-        "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20",    \
-        "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30",    \
-        "xmm31", "cc", "memory")
-
-/// prefill_groups for 6-row tiles and groups of 128 (16 octets), all full: the same y, bit for bit,
-/// with the two halves of the tile's panels staggered by half a group (SASQ_SGROUPS above).
-template <int Bits>
-SASQ_TARGET("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
-inline void prefill_groups128(const std::uint8_t* wo, const std::uint8_t* ao, std::ptrdiff_t lda,
-                              std::ptrdiff_t groups, const std::int32_t* cs, const float* sc, std::ptrdiff_t ps,
-                              std::int32_t shift, float* y) {
-  static_assert(Bits == 8 || Bits == 4, "prefill_groups128: Bits 8 or 4");
-  constexpr std::ptrdiff_t kHalf = 8;  // octets: half a group of 128
-  const std::int32_t nsh = -shift * (Bits == 4 ? 16 : 1);
-  const std::uint8_t* a3;
-  std::ptrdiff_t n, g = groups;
-  if constexpr (Bits == 8) {
-    SASQ_SGROUPS(8, 6);
-  } else {
-    SASQ_SGROUPS(4, 6);
-  }
-  (void)a3;
-  (void)n;
-}
-
 /// Runs one pass (header comment) of an R-row tile with Bits-bit weights; returns with p.wo and p.ao
 /// advanced past the pass's n octets.
 template <int R, int Bits, bool Uniform, bool Final>
@@ -569,22 +480,5 @@ inline void prefill_pass(PassArgs& p) {
 #undef SASQ_GFROWS6
 #undef SASQ_GFLUSHV
 #undef SASQ_GROUPS
-#undef SASQ_SW8_0
-#undef SASQ_SW8_1
-#undef SASQ_SW4_0
-#undef SASQ_SW4_1
-#undef SASQ_SDP_0
-#undef SASQ_SDP_1
-#undef SASQ_SDP_B
-#undef SASQ_SDPR3
-#undef SASQ_SDPR4
-#undef SASQ_SDPR5
-#undef SASQ_SDPR6
-#undef SASQ_SW_0
-#undef SASQ_SW_1
-#undef SASQ_SW_B
-#undef SASQ_SCHUNK
-#undef SASQ_SFLUSH
-#undef SASQ_SGROUPS
 
 #endif  // SASQ_HAS_X86_KERNELS
