@@ -33,4 +33,5 @@ for kd in 0 0.5; do
   run --bits W4A4 --methods "$sasq" --sasq-kd "$kd" --steps 240 --patience-a4 0 "$@"
 done
 run --bits W4A4 --methods "$sasq" --sasq-kd 0.5 --patience-a4 0 --lr-a4 0.05 "$@"
+run --bits W4A4 --methods "$sasq" --patience-a4 0 --lr-a4 0.05 "$@"
 run --bits W8A4 --methods "$sasq" --patience-a4 0 "$@"
