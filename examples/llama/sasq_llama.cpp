@@ -19,6 +19,7 @@
 #include "common/atomic_file.hpp"
 #include "common/cli.hpp"
 #include "llama/checkpoint.hpp"
+#include "llama/forward_instances.hpp"
 #include "llama/gptq.hpp"
 #include "llama/integer.hpp"
 #include "llama/load_model.hpp"

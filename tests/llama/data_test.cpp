@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "llama/checkpoint.hpp"
+#include "llama/forward_instances.hpp"
 #include "llama/integer.hpp"
 #include "llama/load_model.hpp"
 #include "llama/perplexity.hpp"

@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "llama/forward_instances.hpp"
 #include "llama/gptq.hpp"
 #include "llama/integer.hpp"
 #include "llama/quantized.hpp"

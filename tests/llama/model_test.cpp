@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "llama/forward_instances.hpp"
 #include "llama/model.hpp"
 #include "reference_forward.hpp"
 #include "synthetic_model.hpp"

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "llama/forward_instances.hpp"
 #include "llama/model.hpp"
 #include "llama/parallel.hpp"
 #include "llama/perplexity.hpp"

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "llama/forward_instances.hpp"
 #include "llama/integer.hpp"
 #include "llama/quantized.hpp"
 #include "synthetic_model.hpp"

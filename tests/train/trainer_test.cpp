@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "llama/checkpoint.hpp"
+#include "llama/forward_instances.hpp"
 #include "llama/perplexity.hpp"
 #include "llama/quantized.hpp"
 #include "llama/tokenizer.hpp"
