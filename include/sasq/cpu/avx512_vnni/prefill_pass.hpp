@@ -19,26 +19,11 @@
 #include <cstdint>
 
 #include "sasq/core/config.hpp"
+#include "sasq/cpu/avx512_vnni/int4_x16.hpp"
 
 #if SASQ_HAS_X86_KERNELS
 
 namespace sasq::cpu::avx512_vnni_asm {
-
-/// int4 decode constant: 0xF0 bytes. Hidden visibility (ELF, Mach-O): the asm names it as an "m" operand,
-/// which -fPIC would otherwise address through the GOT, a general register more (-O0 -fPIC has 14).
-struct alignas(64) Int4Consts {
-  std::uint8_t high4[64];
-};
-#if defined(_WIN32)
-#define SASQ_ASM_CONST_VISIBILITY
-#else
-#define SASQ_ASM_CONST_VISIBILITY __attribute__((visibility("hidden")))
-#endif
-inline constexpr Int4Consts kInt4Consts SASQ_ASM_CONST_VISIBILITY = {
-    {0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0,
-     0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0,
-     0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0,
-     0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0, 0xF0}};
 
 /// Operands of one pass. Pointers advance as in the packed layouts; byte strides.
 struct PassArgs {
@@ -115,14 +100,10 @@ struct PassArgs {
   "vmovdqa64 " #q "*256+64(%[wo]), %%zmm29\n\t"  \
   "vmovdqa64 " #q "*256+128(%[wo]), %%zmm30\n\t" \
   "vmovdqa64 " #q "*256+192(%[wo]), %%zmm31\n\t"
-// int4: 256-byte octets, nibble q of each byte (two's complement) moved to its top 4 bits and & 0xF0 (zmm25):
-// the int8 16 w (q = 0: vpsllw 4, then the mask; q = 1: the mask alone, from memory). |16 w| <= 128, so the
-// accumulators hold 16 x the int32 sums, exact under the same K <= kMaxK bound as int8 (packed_weights.hpp);
-// the flush shifts them right by 4 (exact) before anything else.
-#define SASQ_NIB0(z, off) \
-  "vpsllw $4, " off "(%[wo]), %%" z "\n\t" "vpandd %%zmm25, %%" z ", %%" z "\n\t"
-#define SASQ_NIB1(z, off) "vpandd " off "(%[wo]), %%zmm25, %%" z "\n\t"
-#define SASQ_W4(q) SASQ_NIB##q("zmm28", "0") SASQ_NIB##q("zmm29", "64") SASQ_NIB##q("zmm30", "128") SASQ_NIB##q("zmm31", "192")
+// int4: 256-byte octets, nibble q of each byte as the int8 16·w (int4_x16.hpp; mask in zmm25): the
+// accumulators hold 16 x the int32 sums and the flush shifts them right by 4 before anything else.
+#define SASQ_W4Q(q, z, off) SASQ_INT4X16_##q(z, off "(%[wo])", "zmm25")
+#define SASQ_W4(q) SASQ_W4Q(q, "zmm28", "0") SASQ_W4Q(q, "zmm29", "64") SASQ_W4Q(q, "zmm30", "128") SASQ_W4Q(q, "zmm31", "192")
 #define SASQ_CONSTS8
 #define SASQ_CONSTS4 "vmovdqa64 %[high4], %%zmm25\n\t"
 // int4 accumulator a: 16 x the sum back to the sum.
@@ -201,7 +182,7 @@ struct PassArgs {
                    : [wo] "+r"(wo), [ao] "+r"(ao), [a3] "=&r"(a3), [n] "+r"(n)                                     \
                    : [lda] "r"(p.lda), [cs] "r"(p.cs), [sc] "r"(p.sc), [ps] "r"(p.ps), [sh] "r"(p.shift),          \
                      [rs] "r"(p.row_scale), [bias] "r"(p.bias), [d] "r"(p.d), [ldd] "r"(p.ldd),                                 \
-                     [high4] "m"(kInt4Consts.high4)                                                            \
+                     [high4] "m"(kInt4x16Mask.high4)                                                            \
                    : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",     \
                      "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20",   \
                      "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30",   \
@@ -290,7 +271,7 @@ struct PassArgs {
       "jnz 2b\n\t"                                                                                 \
       : [wo] "+r"(wo), [ao] "+r"(ao), [a3] "=&r"(a3), [n] "=&r"(n), [g] "+r"(g), [cs] "+r"(cs), [sc] "+r"(sc)  \
       : [lda] "r"(lda), [ps] "r"(ps), [nsh] "r"(&nsh), [y] "r"(y), [gn] "m"(gn), [ln] "m"(ln),       \
-        [high4] "m"(kInt4Consts.high4)                                                             \
+        [high4] "m"(kInt4x16Mask.high4)                                                             \
       : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",   \
         "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20",  \
         "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30",  \
@@ -355,7 +336,6 @@ inline void prefill_pass(PassArgs& p) {
 
 }  // namespace sasq::cpu::avx512_vnni_asm
 
-#undef SASQ_ASM_CONST_VISIBILITY
 #undef SASQ_ACC
 #undef SASQ_ACC_0_0
 #undef SASQ_ACC_0_1
@@ -400,8 +380,7 @@ inline void prefill_pass(PassArgs& p) {
 #undef SASQ_ZERO5
 #undef SASQ_ZERO6
 #undef SASQ_W8
-#undef SASQ_NIB0
-#undef SASQ_NIB1
+#undef SASQ_W4Q
 #undef SASQ_UNX8
 #undef SASQ_UNX4
 #undef SASQ_W4
