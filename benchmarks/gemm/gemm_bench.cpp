@@ -1,7 +1,9 @@
 // gemm_bench: sasq W8A8 / W4A8 GEMMs and activation quantize kernels vs oneDNN (u8s8->s32, s8s8->s32,
-// weights reordered to its blocked format outside the timed loop), Eigen FP32, OpenBLAS sgemm and the
-// scalar reference, on LLaMA linear-layer shapes. Every implementation is verified once (rows 0 and M-1
-// against exact integer dot products) before timing. Names: <impl>_<types>/M:/K:/N:/threads:, counter
+// and u8s8->f32 with per-channel output scales: the same work as sasq's f32 epilogue; weights reordered
+// to its blocked format outside the timed loop), Eigen FP32, OpenBLAS sgemm and the scalar reference,
+// on LLaMA linear-layer shapes. Every implementation is verified once (rows 0 and M-1 against exact
+// integer dot products through sasq's epilogue; oneDNN's f32 peer against sasq's whole output, see
+// bm_onednn) before timing. Names: <impl>_<types>/M:/K:/N:/threads:, counter
 // GOPS = 2·M·N·K / s; quantize kernels report GBps = (4 + 1 bytes) · elements / s. On the model's
 // small shapes sasq_pack_a_s8 times gemm's packing of A alone and sasq_s8s8_f32_k8 the same call at K = 8.
 #include <benchmark/benchmark.h>
@@ -36,6 +38,9 @@ namespace {
 
 using sasq::MatrixView;
 
+/// The activation (row) scale of every sasq call (not 1: the epilogue's second multiply does real work).
+constexpr float kActScale = 0.05f;
+
 /// Random operands of one (M, K, N) problem, created once and shared by every implementation.
 struct Problem {
   std::int64_t m, k, n;
@@ -63,10 +68,21 @@ struct Problem {
       w4[i] = static_cast<std::int8_t>(d4(rng));
       w_f32[i] = w8[i];
     }
-    w8_scales.assign(static_cast<std::size_t>(n), 1.0f);
+    // Per-channel INT8 scales are not 1, so that sasq's epilogue and oneDNN's output scales multiply by
+    // real values and a scale applied to the wrong column is caught; g128 scales stay 1 (see bm_sasq).
+    std::uniform_real_distribution<float> ds(0.001f, 0.01f);
+    w8_scales.resize(static_cast<std::size_t>(n));
+    for (float& v : w8_scales) v = ds(rng);
     w4_scales.assign(static_cast<std::size_t>(n * ((k + 127) / 128)), 1.0f);
     pw8 = sasq::pack_weights(MatrixView<const std::int8_t>(w8.data(), n, k), w8_scales, {8});
     pw4 = sasq::pack_weights(MatrixView<const std::int8_t>(w4.data(), n, k), w4_scales, {4, 128});
+  }
+
+  /// sasq's f32 epilogue without bias (docs/numerics.md): fmaf(fmaf(float(acc), ws, 0), kActScale, 0).
+  /// For W4A8 g128 (ws = 1 per group) the f32 sum of the group dots is float(acc) exactly while
+  /// |acc| < 2^24 (every shape here: K · 8 · 128 ≤ 11.3M), so one formula serves all three kinds.
+  static float epilogue(std::int64_t acc, float ws) {
+    return std::fmaf(std::fmaf(static_cast<float>(acc), ws, 0.0f), kActScale, 0.0f);
   }
 
   /// Exact Σ_k (a[row][k] - z) · w[col][k].
@@ -118,20 +134,19 @@ void bm_sasq(benchmark::State& state, SasqKind kind) {
   const std::int32_t z = kind == SasqKind::kU8S8 ? 100 : 0;
   auto run = [&] {
     if (kind == SasqKind::kU8S8) {
-      sasq::gemm(MatrixView<const std::uint8_t>(p.a_u8.data(), p.m, p.k), sasq::ActivationQuant::per_tensor(1.0f, z), pw,
+      sasq::gemm(MatrixView<const std::uint8_t>(p.a_u8.data(), p.m, p.k), sasq::ActivationQuant::per_tensor(kActScale, z), pw,
                  sasq::Epilogue{}, MatrixView<float>(c.data(), p.m, p.n), opt);
     } else {
-      sasq::gemm(MatrixView<const std::int8_t>(p.a_s8.data(), p.m, p.k), sasq::ActivationQuant::per_tensor(1.0f), pw,
+      sasq::gemm(MatrixView<const std::int8_t>(p.a_s8.data(), p.m, p.k), sasq::ActivationQuant::per_tensor(kActScale), pw,
                  sasq::Epilogue{}, MatrixView<float>(c.data(), p.m, p.n), opt);
     }
   };
   run();
-  // Scales are 1, so the f32 output is float(exact int32 dot) (per group for W4A8, summed with fmaf).
-  const bool ok = kind == SasqKind::kU8S8
-                      ? verify(p, c, [&](std::int64_t r, std::int64_t col) { return static_cast<float>(p.dot(p.a_u8, w, r, col, z)); }, 0.0)
-                  : kind == SasqKind::kS8S8
-                      ? verify(p, c, [&](std::int64_t r, std::int64_t col) { return static_cast<float>(p.dot(p.a_s8, w, r, col, 0)); }, 0.0)
-                      : verify(p, c, [&](std::int64_t r, std::int64_t col) { return static_cast<float>(p.dot(p.a_s8, w, r, col, 0)); }, 0.0);
+  // Bit-equal to the epilogue applied to the exact int32 dot (W4A8: per-group dots summed with fmaf).
+  const auto ws = [&](std::int64_t col) { return kind == SasqKind::kW4A8G128 ? 1.0f : p.w8_scales[static_cast<std::size_t>(col)]; };
+  const bool ok = verify(p, c, [&](std::int64_t r, std::int64_t col) {
+    return Problem::epilogue(kind == SasqKind::kU8S8 ? p.dot(p.a_u8, w, r, col, z) : p.dot(p.a_s8, w, r, col, 0), ws(col));
+  }, 0.0);
   if (!ok) {
     state.SkipWithError("sasq result differs from the exact integer product");
     return;
@@ -148,12 +163,14 @@ void bm_reference(benchmark::State& state) {
   Problem& p = problem(state.range(0), state.range(1), state.range(2));
   std::vector<float> c(static_cast<std::size_t>(p.m * p.n));
   auto run = [&] {
-    sasq::gemm_reference(MatrixView<const std::int8_t>(p.a_s8.data(), p.m, p.k), sasq::ActivationQuant::per_tensor(1.0f),
+    sasq::gemm_reference(MatrixView<const std::int8_t>(p.a_s8.data(), p.m, p.k), sasq::ActivationQuant::per_tensor(kActScale),
                          MatrixView<const std::int8_t>(p.w8.data(), p.n, p.k), sasq::Span<const float>(p.w8_scales),
                          sasq::WeightFormat{8}, sasq::Epilogue{}, MatrixView<float>(c.data(), p.m, p.n));
   };
   run();
-  if (!verify(p, c, [&](std::int64_t r, std::int64_t col) { return static_cast<float>(p.dot(p.a_s8, p.w8, r, col, 0)); }, 0.0)) {
+  if (!verify(p, c, [&](std::int64_t r, std::int64_t col) {
+        return Problem::epilogue(p.dot(p.a_s8, p.w8, r, col, 0), p.w8_scales[static_cast<std::size_t>(col)]);
+      }, 0.0)) {
     state.SkipWithError("reference differs from the exact integer product");
     return;
   }
@@ -165,17 +182,29 @@ void bm_reference(benchmark::State& state) {
 }
 
 #if SASQ_BENCH_ONEDNN
-void bm_onednn(benchmark::State& state, bool u8) {
+/// What oneDNN's matmul writes: raw int32 (u8s8 or s8s8; no epilogue work, the issue-12 baseline), or
+/// f32 through per-output-channel output scales w8_scales[n] · kActScale (u8s8): the same work as
+/// sasq's f32 epilogue (two multiplies per element there, one here; sasq's benchmarked call has no bias).
+enum class DnnlKind { kU8S8S32, kS8S8S32, kU8S8F32 };
+
+void bm_onednn(benchmark::State& state, DnnlKind kind) {
   using dt = dnnl::memory::data_type;
   using tag = dnnl::memory::format_tag;
   Problem& p = problem(state.range(0), state.range(1), state.range(2));
   omp_set_num_threads(static_cast<int>(state.range(3)));
+  const bool u8 = kind != DnnlKind::kS8S8S32, f32 = kind == DnnlKind::kU8S8F32;
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   dnnl::stream strm(eng);
   const dnnl::memory::desc src_md({p.m, p.k}, u8 ? dt::u8 : dt::s8, tag::ab);
   const dnnl::memory::desc wei_any({p.k, p.n}, dt::s8, tag::any);
-  const dnnl::memory::desc dst_md({p.m, p.n}, dt::s32, tag::ab);
-  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, wei_any, dst_md), eng);
+  const dnnl::memory::desc dst_md({p.m, p.n}, f32 ? dt::f32 : dt::s32, tag::ab);
+  dnnl::primitive_attr attr;
+  if (f32) {  // oneDNN 2.6: one scale per column of dst (mask bit 1), fixed at primitive creation
+    std::vector<float> scales(p.w8_scales.size());
+    for (std::size_t i = 0; i < scales.size(); ++i) scales[i] = p.w8_scales[i] * kActScale;
+    attr.set_output_scales(1 << 1, scales);
+  }
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, wei_any, dst_md), attr, eng);
   // W[N][K] row-major is the K x N weights matrix in format "ba"; reorder once to the blocked format.
   dnnl::memory wei_user({{p.k, p.n}, dt::s8, tag::ba}, eng, p.w8.data());
   dnnl::memory wei(pd.weights_desc(), eng);
@@ -188,12 +217,27 @@ void bm_onednn(benchmark::State& state, bool u8) {
     strm.wait();
   };
   run();
-  const auto* c = static_cast<const std::int32_t*>(dst.get_data_handle());
-  std::vector<std::int32_t> out(c, c + p.m * p.n);
-  const bool ok = u8 ? verify(p, out, [&](std::int64_t r, std::int64_t col) { return p.dot(p.a_u8, p.w8, r, col, 0); }, 0.0)
-                     : verify(p, out, [&](std::int64_t r, std::int64_t col) { return p.dot(p.a_s8, p.w8, r, col, 0); }, 0.0);
+  bool ok = true;
+  if (f32) {
+    // Against sasq's whole output for the same operands (u8 A, zero point 0, the same scales). oneDNN
+    // rounds float(acc) · (ws · as) once with the scale product rounded in float; sasq rounds
+    // fmaf(fmaf(float(acc), ws, 0), as, 0) twice: both within 1.5 ulp of the exact product, so they
+    // may differ by up to ~3 ulp. Tolerance: |dnnl - sasq| <= 1e-6 · |sasq| (8 ulp), exact for 0.
+    sasq::AlignedBuffer<float> ref(static_cast<std::size_t>(p.m * p.n));
+    sasq::gemm(MatrixView<const std::uint8_t>(p.a_u8.data(), p.m, p.k), sasq::ActivationQuant::per_tensor(kActScale), p.pw8,
+               sasq::Epilogue{}, MatrixView<float>(ref.data(), p.m, p.n));
+    const auto* c = static_cast<const float*>(dst.get_data_handle());
+    for (std::size_t i = 0; ok && i < static_cast<std::size_t>(p.m * p.n); ++i)
+      ok = std::fabs(c[i] - ref.data()[i]) <= 1e-6f * std::fabs(ref.data()[i]);
+  } else {
+    const auto* c = static_cast<const std::int32_t*>(dst.get_data_handle());
+    std::vector<std::int32_t> out(c, c + p.m * p.n);
+    ok = u8 ? verify(p, out, [&](std::int64_t r, std::int64_t col) { return p.dot(p.a_u8, p.w8, r, col, 0); }, 0.0)
+            : verify(p, out, [&](std::int64_t r, std::int64_t col) { return p.dot(p.a_s8, p.w8, r, col, 0); }, 0.0);
+  }
   if (!ok) {
-    state.SkipWithError("oneDNN result differs from the exact integer product");
+    state.SkipWithError(f32 ? "oneDNN f32 result differs from sasq's beyond 1e-6 relative"
+                            : "oneDNN result differs from the exact integer product");
     return;
   }
   for (auto _ : state) run();
@@ -337,8 +381,9 @@ void register_all() {
       add("sasq_u8s8_f32", [](benchmark::State& st) { bm_sasq(st, SasqKind::kU8S8); }, s, t);
       add("sasq_w4a8g128_s8_f32", [](benchmark::State& st) { bm_sasq(st, SasqKind::kW4A8G128); }, s, t);
 #if SASQ_BENCH_ONEDNN
-      add("onednn_u8s8_s32", [](benchmark::State& st) { bm_onednn(st, true); }, s, t);
-      add("onednn_s8s8_s32", [](benchmark::State& st) { bm_onednn(st, false); }, s, t);
+      add("onednn_u8s8_s32", [](benchmark::State& st) { bm_onednn(st, DnnlKind::kU8S8S32); }, s, t);
+      add("onednn_s8s8_s32", [](benchmark::State& st) { bm_onednn(st, DnnlKind::kS8S8S32); }, s, t);
+      add("onednn_u8s8_f32", [](benchmark::State& st) { bm_onednn(st, DnnlKind::kU8S8F32); }, s, t);
 #endif
 #if SASQ_BENCH_EIGEN
       add("eigen_f32", bm_eigen, s, t);

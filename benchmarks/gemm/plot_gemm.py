@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 GEMM_IMPLS = ["sasq_s8s8_f32", "sasq_u8s8_f32", "sasq_w4a8g128_s8_f32", "onednn_u8s8_s32", "onednn_s8s8_s32",
-              "eigen_f32", "openblas_f32", "reference_s8s8_f32"]
+              "onednn_u8s8_f32", "eigen_f32", "openblas_f32", "reference_s8s8_f32"]
 NAME = re.compile(r"^(?P<impl>[a-z0-9_]+)/M:(?P<M>\d+)/K:(?P<K>\d+)/N:(?P<N>\d+)/threads:(?P<t>\d+)")
 QNAME = re.compile(r"^(?P<impl>[a-z0-9_]+)/(rows|bytes):(?P<rows>\d+)(/cols:(?P<cols>\d+))?")
 
@@ -61,14 +61,15 @@ def table(gemm, t, cpu=False):
 
 def ratios(gemm, t, cpu=False):
     c = 1 if cpu else 0
-    print("| M, K, N | s8s8 / oneDNN s8s8 | u8s8 / oneDNN u8s8 | W4A8 / oneDNN s8s8 | s8s8 / Eigen f32 |")
-    print("|---|---|---|---|---|")
+    print("| M, K, N | s8s8 / oneDNN s8s8 | u8s8 / oneDNN u8s8 | u8s8 / oneDNN u8s8 f32 + scales | W4A8 / oneDNN s8s8 |"
+          " s8s8 / Eigen f32 |")
+    print("|---|---|---|---|---|---|")
     for (M, K, N) in shapes(gemm):
         def r(a, b):
             x, y = gemm.get((a, M, K, N, t)), gemm.get((b, M, K, N, t))
             return "—" if not x or not y else f"{x[c] / y[c]:.2f}"
         print(f"| {M}, {K}, {N} | {r('sasq_s8s8_f32', 'onednn_s8s8_s32')} | {r('sasq_u8s8_f32', 'onednn_u8s8_s32')} | "
-              f"{r('sasq_w4a8g128_s8_f32', 'onednn_s8s8_s32')} | {r('sasq_s8s8_f32', 'eigen_f32')} |")
+              f"{r('sasq_u8s8_f32', 'onednn_u8s8_f32')} | {r('sasq_w4a8g128_s8_f32', 'onednn_s8s8_s32')} | {r('sasq_s8s8_f32', 'eigen_f32')} |")
     print()
 
 
