@@ -213,16 +213,18 @@ void BM_sasq_gemm(benchmark::State& state) {
                                                       benchmark::Counter::kIsIterationInvariantRate);
 }
 
+/// Args: M, K, clip ratio in percent (100: abs-max; 90: QuaRot's --a_clip_ratio 0.9).
 void BM_quantize_per_token_s8(benchmark::State& state) {
   if (!have_gpu(state)) return;
   const int rows = static_cast<int>(state.range(0)), cols = static_cast<int>(state.range(1));
+  const float clip_ratio = static_cast<float>(state.range(2)) / 100.0f;
   thrust::device_vector<float> x(static_cast<std::size_t>(rows) * cols), scales(rows);
   thrust::tabulate(x.begin(), x.end(), HashFloat{});
   thrust::device_vector<std::int8_t> q(x.size());
   auto launch = [&] {
     return sc::quantize_per_token<sasq::GridS8>(MatrixView<const float>(raw(x), rows, cols),
                                                 MatrixView<std::int8_t>(raw(q), rows, cols), raw(scales), nullptr,
-                                                nullptr);
+                                                nullptr, clip_ratio);
   };
   if (const sasq::Status s = launch(); !s) {
     state.SkipWithError(s.message().c_str());
@@ -266,7 +268,8 @@ BENCHMARK(BM_cublaslt_s8s32)->ArgNames({"M", "N", "K"})->ArgsProduct({kRows, {40
 BENCHMARK(BM_sasq_gemm)->Apply([](benchmark::internal::Benchmark* b) {
   gemm_args(b, {{8, 0, 1}, {4, 0, 1}, {8, 0, 0}, {4, 128, 0}});
 })->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_quantize_per_token_s8)->Args({1, 4096})->Args({2048, 4096})->Args({2048, 11008})
+BENCHMARK(BM_quantize_per_token_s8)->ArgNames({"M", "K", "clip_pct"})->Args({1, 4096, 100})
+    ->Args({2048, 4096, 100})->Args({2048, 4096, 90})->Args({2048, 11008, 100})->Args({2048, 11008, 90})
     ->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_fwht_rows)->Args({2048, 4096})->Args({2048, 16384})->UseManualTime()->Unit(benchmark::kMicrosecond);
 

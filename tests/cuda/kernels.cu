@@ -106,25 +106,33 @@ Status quantize_per_tensor(TestGrid grid, const std::vector<float>& x, int rows,
   });
 }
 
-Status quantize_per_token(TestGrid grid, const std::vector<float>& x, int rows, int cols, Quantized& out) {
+Status quantize_per_token(TestGrid grid, const std::vector<float>& x, int rows, int cols, Quantized& out,
+                          float clip_ratio) {
   return with_grid(grid, [&](auto g) {
     using G = decltype(g);
     return quantize_with<G>(x, rows, cols, static_cast<std::size_t>(rows), out,
                             [&](auto xv, auto qv, float* s, std::int32_t* z) {
-                              return cuda::quantize_per_token<G>(xv, qv, s, z, nullptr);
+                              return cuda::quantize_per_token<G>(xv, qv, s, z, nullptr, clip_ratio);
                             });
   });
 }
 
 Status quantize_per_group(TestGrid grid, const std::vector<float>& x, int rows, int cols, int group_size,
-                          Quantized& out) {
+                          Quantized& out, float clip_ratio) {
   return with_grid(grid, [&](auto g) {
     using G = decltype(g);
     const std::size_t params = group_size > 0 ? static_cast<std::size_t>(rows) * (cols / group_size) : 0;
     return quantize_with<G>(x, rows, cols, params, out, [&](auto xv, auto qv, float* s, std::int32_t* z) {
-      return cuda::quantize_per_group<G>(xv, group_size, qv, s, z, nullptr);
+      return cuda::quantize_per_group<G>(xv, group_size, qv, s, z, nullptr, clip_ratio);
     });
   });
+}
+
+Status quantize_dynamic_empty(bool per_group, float clip_ratio) {
+  const MatrixView<const float> x(nullptr, 0, 0);
+  const MatrixView<std::int8_t> q(nullptr, 0, 0);
+  return per_group ? cuda::quantize_per_group<GridS8>(x, 1, q, nullptr, nullptr, nullptr, clip_ratio)
+                   : cuda::quantize_per_token<GridS8>(x, q, nullptr, nullptr, nullptr, clip_ratio);
 }
 
 Status dequantize_per_group(TestGrid grid, const Quantized& in, int rows, int cols, int group_size,

@@ -28,9 +28,14 @@ enum class TestGrid { kS8, kU8, kS4 };
 
 Status quantize_per_tensor(TestGrid grid, const std::vector<float>& x, int rows, int cols, QuantParam p,
                            Quantized& out);
-Status quantize_per_token(TestGrid grid, const std::vector<float>& x, int rows, int cols, Quantized& out);
+Status quantize_per_token(TestGrid grid, const std::vector<float>& x, int rows, int cols, Quantized& out,
+                          float clip_ratio = 1.0f);
 Status quantize_per_group(TestGrid grid, const std::vector<float>& x, int rows, int cols, int group_size,
-                          Quantized& out);
+                          Quantized& out, float clip_ratio = 1.0f);
+/// The host-side argument checks of cuda::quantize_per_token (per_group false) or quantize_per_group
+/// (group size 1) on GridS8, called with an empty 0 x 0 matrix: no device memory, no launch, so it
+/// runs without a GPU.
+Status quantize_dynamic_empty(bool per_group, float clip_ratio);
 /// Dequantizes `in` (as produced by quantize_per_group with the same arguments).
 Status dequantize_per_group(TestGrid grid, const Quantized& in, int rows, int cols, int group_size,
                             std::vector<float>& x);

@@ -6,11 +6,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels.hpp"
 #include "sasq/core/int4.hpp"
+#include "sasq/gemm/quantize_activations.hpp"
 #include "sasq/gemm/reference.hpp"
 #include "sasq/quant/params.hpp"
 #include "sasq/quant/ste.hpp"
@@ -57,8 +60,12 @@ std::vector<std::uint8_t> reference_quantize(const std::vector<float>& x, int ro
   return q;
 }
 
+/// Host parameters of the dynamic kernels: param_from_range(c · min, c · max) per group. NaN is left
+/// out of min/max (std::min/max keep the left operand, as fminf/fmaxf drop NaN); groups holding an
+/// infinity take the unchecked formula (param_from_range rejects them), giving an infinite scale.
 template <class GridT>
-std::vector<QuantParam> range_params(const std::vector<float>& x, int rows, int cols, int group) {
+std::vector<QuantParam> range_params(const std::vector<float>& x, int rows, int cols, int group,
+                                     float clip_ratio) {
   std::vector<QuantParam> p;
   for (int r = 0; r < rows; ++r) {
     for (int g = 0; g < cols / group; ++g) {
@@ -67,27 +74,51 @@ std::vector<QuantParam> range_params(const std::vector<float>& x, int rows, int 
         lo = std::min(lo, x[static_cast<std::size_t>(r) * cols + c]);
         hi = std::max(hi, x[static_cast<std::size_t>(r) * cols + c]);
       }
-      p.push_back(param_from_range<GridT>(lo, hi));
+      const float clo = clip_ratio * lo, chi = clip_ratio * hi;
+      p.push_back(std::isfinite(lo) && std::isfinite(hi) ? param_from_range<GridT>(clo, chi)
+                                                         : param_from_range_unchecked<GridT>(clo, chi));
     }
   }
   return p;
 }
 
+/// N(0, 3) rows with a rounding tie in row 0 and, where the rows exist, the cases of the dynamic scale
+/// contract: row 1 all zero (scale 1); row 2 in {-1, 0, 1} · 2^-149 (c = 0.25: c · abs-max rounds to 0,
+/// scale 1; c >= 0.9: abs-max / 127 underflows, scale FLT_MIN; fails under flush-to-zero); row 3 holds a
+/// NaN (left out of the range, quantizes to the zero point); row 4 holds +Inf (infinite scale: every
+/// element quantizes to the zero point). No row holds both infinities (an asymmetric zero point would
+/// be -Inf / Inf).
 template <class GridT>
-void check_dynamic(TestGrid tg, int rows, int cols, int group) {
+std::vector<float> dynamic_input(int rows, int cols) {
+  std::vector<float> x = random_floats(static_cast<std::size_t>(rows) * cols, 3.0f, 7u + rows + cols);
+  if (!x.empty()) x[0] = 0.5f * param_from_range<GridT>(-3.0f, 3.0f).scale;  // a tie case
+  const auto row = [&](int r) { return x.begin() + static_cast<std::ptrdiff_t>(r) * cols; };
+  if (rows > 1) std::fill(row(1), row(2), 0.0f);
+  if (rows > 2) {
+    const float tiny = std::numeric_limits<float>::denorm_min();
+    for (int c = 0; c < cols; ++c) *(row(2) + c) = static_cast<float>(c % 3 - 1) * tiny;
+  }
+  if (rows > 3) *(row(3) + cols / 2) = std::numeric_limits<float>::quiet_NaN();
+  if (rows > 4) *(row(4) + cols - 1) = std::numeric_limits<float>::infinity();
+  return x;
+}
+
+template <class GridT>
+void check_dynamic(TestGrid tg, int rows, int cols, int group, float clip_ratio) {
   CAPTURE(rows);
   CAPTURE(cols);
   CAPTURE(group);
-  std::vector<float> x = random_floats(static_cast<std::size_t>(rows) * cols, 3.0f, 7u + rows + cols);
-  if (!x.empty()) x[0] = 0.5f * param_from_range<GridT>(-3.0f, 3.0f).scale;  // a tie case
+  CAPTURE(clip_ratio);
+  const std::vector<float> x = dynamic_input<GridT>(rows, cols);
   cuda_test::Quantized got;
   const bool per_token = group == cols;
-  const Status s = per_token ? cuda_test::quantize_per_token(tg, x, rows, cols, got)
-                             : cuda_test::quantize_per_group(tg, x, rows, cols, group, got);
+  const Status s = per_token ? cuda_test::quantize_per_token(tg, x, rows, cols, got, clip_ratio)
+                             : cuda_test::quantize_per_group(tg, x, rows, cols, group, got, clip_ratio);
   REQUIRE_MESSAGE(s.is_ok(), s.message());
-  const auto params = range_params<GridT>(x, rows, cols, group);
+  const auto params = range_params<GridT>(x, rows, cols, group, clip_ratio);
   CHECK(got.q == reference_quantize<GridT>(x, rows, cols, params, group, cols / group));
   for (std::size_t i = 0; i < params.size(); ++i) {
+    CAPTURE(i);
     CHECK(got.scales[i] == params[i].scale);
     if (!GridT::kSymmetric) CHECK(got.zero_points[i] == params[i].zero_point);
   }
@@ -125,21 +156,68 @@ TEST_CASE("cuda quantize_per_tensor rejects bad parameters and shapes") {
   CHECK(s.message().find("zero point 3 on a symmetric grid") != std::string::npos);
 }
 
-TEST_CASE("cuda dynamic per-token and per-group quantization match the CPU range formulas") {
+TEST_CASE("cuda dynamic per-token and per-group quantization match the CPU range formulas (clip 1, 0.9, 0.25)") {
   if (!have_gpu()) return;
-  check_dynamic<GridS8>(TestGrid::kS8, 5, 33, 33);
-  check_dynamic<GridS8>(TestGrid::kS8, 3, 4096, 4096);
-  check_dynamic<GridU8>(TestGrid::kU8, 4, 1000, 1000);
-  check_dynamic<GridS4Full>(TestGrid::kS4, 4, 130, 130);
-  check_dynamic<GridS8>(TestGrid::kS8, 3, 256, 32);
-  check_dynamic<GridU8>(TestGrid::kU8, 3, 256, 64);
-  check_dynamic<GridS4Full>(TestGrid::kS4, 7, 384, 128);
+  for (float c : {1.0f, 0.9f, 0.25f}) {
+    check_dynamic<GridS8>(TestGrid::kS8, 6, 33, 33, c);
+    check_dynamic<GridS8>(TestGrid::kS8, 5, 4096, 4096, c);
+    check_dynamic<GridU8>(TestGrid::kU8, 5, 1000, 1000, c);
+    check_dynamic<GridS4Full>(TestGrid::kS4, 6, 131, 131, c);
+    check_dynamic<GridS8>(TestGrid::kS8, 5, 256, 32, c);
+    check_dynamic<GridU8>(TestGrid::kU8, 6, 256, 64, c);
+    check_dynamic<GridS4Full>(TestGrid::kS4, 7, 384, 128, c);
+  }
   // an all-zero row gets scale 1
   cuda_test::Quantized got;
   REQUIRE(cuda_test::quantize_per_token(TestGrid::kS8, std::vector<float>(64, 0.0f), 2, 32, got).is_ok());
   CHECK(got.scales == std::vector<float>{1.0f, 1.0f});
   const Status s = cuda_test::quantize_per_group(TestGrid::kS8, std::vector<float>(60, 1.0f), 2, 30, 32, got);
   CHECK(s.message().find("not a multiple of the group size 32") != std::string::npos);
+}
+
+TEST_CASE("cuda per-token scales with a clip ratio equal quantize_dynamic_per_token_s8's") {
+  if (!have_gpu()) return;
+  // GridS8 and the CPU's GridS8Full share qmax = 127 and so the scale; rows 0-2 of dynamic_input are finite.
+  const int rows = 3, cols = 4096;
+  const std::vector<float> x = dynamic_input<GridS8>(rows, cols);
+  for (float c : {1.0f, 0.9f, 0.25f}) {
+    CAPTURE(c);
+    cuda_test::Quantized got;
+    const Status s = cuda_test::quantize_per_token(TestGrid::kS8, x, rows, cols, got, c);
+    REQUIRE_MESSAGE(s.is_ok(), s.message());
+    std::vector<std::int8_t> q(x.size());
+    std::vector<float> want(rows);
+    quantize_dynamic_per_token_s8(MatrixView<const float>(x.data(), rows, cols),
+                                  MatrixView<std::int8_t>(q.data(), rows, cols), Span<float>(want), Isa::kAuto, c);
+    CHECK(got.scales == want);
+  }
+}
+
+TEST_CASE("cuda dynamic quantization rejects clip ratios outside (0, 1] like the CPU path (no GPU needed)") {
+  for (bool per_group : {false, true}) {
+    CAPTURE(per_group);
+    for (float c : {0.0f, -0.5f, 1.0001f, 2.0f, std::numeric_limits<float>::quiet_NaN(),
+                    std::numeric_limits<float>::infinity()}) {
+      CAPTURE(c);
+      const Status s = cuda_test::quantize_dynamic_empty(per_group, c);
+      CHECK(s.code() == ErrorCode::kInvalidArgument);
+      std::string cpu;
+      try {
+        std::vector<float> scales;
+        quantize_dynamic_per_token_s8(MatrixView<const float>(nullptr, 0, 0),
+                                      MatrixView<std::int8_t>(nullptr, 0, 0), Span<float>(scales), Isa::kScalar, c);
+      } catch (const Error& e) {
+        cpu = e.what();
+      }
+      REQUIRE(cpu.find(": clip ratio") != std::string::npos);
+      const std::string where = per_group ? "sasq::cuda::quantize_per_group" : "sasq::cuda::quantize_per_token";
+      CHECK(s.message() == where + cpu.substr(cpu.find(": clip ratio")));
+    }
+    for (float c : {1.0f, 0.9f, 0.25f, std::numeric_limits<float>::min()}) {
+      CAPTURE(c);
+      CHECK(cuda_test::quantize_dynamic_empty(per_group, c).is_ok());
+    }
+  }
 }
 
 TEST_CASE("cuda dequantize inverts per-group int4 quantization within half a step") {

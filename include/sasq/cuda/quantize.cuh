@@ -1,8 +1,9 @@
 // Quantize/dequantize kernels: static per-tensor, dynamic per-token (CUB block reduction fused with
 // the quantize), dynamic per-group; int8 and packed int4 outputs.
 //   q[r][c] = clamp(rne(x[r][c] * inv_scale) + z, qmin, qmax)     (sasq/quant/affine.hpp)
-//   dynamic scales: param_from_range_unchecked(min(row or group), max(row or group))
-//                                                                  (sasq/quant/params.hpp)
+//   dynamic scales: param_from_range_unchecked(c · min(row or group), c · max(row or group))
+//                   with the clip ratio c in (0, 1] (1: the full range; QuaRot uses 0.9, values beyond
+//                   c · abs-max saturate)                        (sasq/quant/params.hpp)
 #pragma once
 
 #include <cub/block/block_reduce.cuh>
@@ -49,6 +50,15 @@ __device__ __forceinline__ quantized_t<GridT> quantize_unit(const float* xr, std
   }
 }
 
+/// Dynamic parameter of a row or group with extremes lo <= 0 <= hi, clipped by c. __fmul_rn keeps each
+/// product a separately rounded multiply (never contracted into an FMA with the asymmetric formula's
+/// hi - lo), so the scale equals the host's param_from_range(c * lo, c * hi), and on symmetric grids
+/// quantize_dynamic_per_token_s8's c * abs-max / qmax (fl(c * x) is monotone and odd in x).
+template <class GridT>
+__device__ __forceinline__ QuantParam clipped_range_param(float lo, float hi, float clip_ratio) {
+  return param_from_range_unchecked<GridT>(__fmul_rn(clip_ratio, lo), __fmul_rn(clip_ratio, hi));
+}
+
 /// Decodes element c of a quantized row (sign-extending nibbles of signed 4-bit grids).
 template <class GridT>
 __device__ __forceinline__ int load_quantized(const quantized_t<GridT>* qr, std::ptrdiff_t c) {
@@ -79,7 +89,7 @@ __global__ void quantize_static_kernel(MatrixView<const float> x, QuantParam p,
 template <class GridT, int kThreads>
 __global__ void __launch_bounds__(kThreads) quantize_per_token_kernel(
     MatrixView<const float> x, MatrixView<quantized_t<GridT>> q, float* scales,
-    std::int32_t* zero_points) {
+    std::int32_t* zero_points, float clip_ratio) {
   using Reduce = cub::BlockReduce<float, kThreads>;
   __shared__ typename Reduce::TempStorage tmp;
   __shared__ QuantParam param;
@@ -94,7 +104,7 @@ __global__ void __launch_bounds__(kThreads) quantize_per_token_kernel(
     __syncthreads();
     hi = Reduce(tmp).Reduce(hi, ::cuda::maximum<float>{});
     if (threadIdx.x == 0) {
-      param = param_from_range_unchecked<GridT>(lo, hi);
+      param = clipped_range_param<GridT>(lo, hi, clip_ratio);
       scales[r] = param.scale;
       if (zero_points != nullptr) zero_points[r] = param.zero_point;
     }
@@ -113,7 +123,7 @@ __global__ void __launch_bounds__(kThreads) quantize_per_token_kernel(
 template <class GridT>
 __global__ void quantize_per_group_kernel(MatrixView<const float> x, std::ptrdiff_t group_size,
                                           MatrixView<quantized_t<GridT>> q, float* scales,
-                                          std::int32_t* zero_points) {
+                                          std::int32_t* zero_points, float clip_ratio) {
   constexpr int kPerUnit = GridT::kBits == 4 ? 2 : 1;
   const std::ptrdiff_t groups_per_row = x.cols() / group_size;
   const std::ptrdiff_t total = x.rows() * groups_per_row;
@@ -132,7 +142,7 @@ __global__ void quantize_per_group_kernel(MatrixView<const float> x, std::ptrdif
       lo = fminf(lo, __shfl_xor_sync(0xffffffffu, lo, off));
       hi = fmaxf(hi, __shfl_xor_sync(0xffffffffu, hi, off));
     }
-    const QuantParam p = param_from_range_unchecked<GridT>(lo, hi);
+    const QuantParam p = clipped_range_param<GridT>(lo, hi, clip_ratio);
     if (lane == 0) {
       scales[g] = p.scale;
       if (zero_points != nullptr) zero_points[g] = p.zero_point;
@@ -173,6 +183,12 @@ Status check_quantize_views(MatrixView<const float> x, MatrixView<quantized_t<Gr
   return Status::ok();
 }
 
+/// The clip ratio check of quantize_dynamic_per_token_s8, with its message (NaN fails too).
+inline Status check_clip_ratio(float clip_ratio, const char* where) {
+  if (clip_ratio > 0.0f && clip_ratio <= 1.0f) return Status::ok();
+  return invalid(where, "clip ratio ", clip_ratio, " is outside (0, 1]");
+}
+
 inline dim3 elementwise_grid(std::ptrdiff_t rows, std::ptrdiff_t units) {
   const std::ptrdiff_t bx = ceil_div<std::ptrdiff_t>(units, kQuantThreads);
   return dim3(static_cast<unsigned>(bx < 1 ? 1 : (bx > 1024 ? 1024 : bx)),
@@ -199,16 +215,19 @@ Status quantize_per_tensor(MatrixView<const float> x, QuantParam p, MatrixView<q
   return launch_status(kWhere);
 }
 
-/// Dynamic per-token quantization: row r gets param_from_range_unchecked<GridT>(min, max) of that
+/// Dynamic per-token quantization: row r gets param_from_range_unchecked<GridT>(c · min, c · max) of that
 /// row, written to scales[r] (and zero_points[r], required for asymmetric grids, ignored and
-/// may be null for symmetric ones); all pointers are device memory. Inputs are not scanned for
-/// NaN/Inf (that would need a sync): NaN quantizes to the zero point, an infinite row gets an
-/// infinite scale.
+/// may be null for symmetric ones); all pointers are device memory. The clip ratio c = clip_ratio
+/// in (0, 1] scales the row's range (values beyond it saturate; QuaRot: 0.9); on symmetric 8-bit
+/// grids the scales equal quantize_dynamic_per_token_s8's bit for bit. Inputs are not scanned for
+/// NaN/Inf (that would need a sync): NaN is left out of the range and quantizes to the zero point,
+/// an infinite row gets an infinite scale.
 template <class GridT>
 Status quantize_per_token(MatrixView<const float> x, MatrixView<quantized_t<GridT>> q, float* scales,
-                          std::int32_t* zero_points, cudaStream_t stream) {
+                          std::int32_t* zero_points, cudaStream_t stream, float clip_ratio = 1.0f) {
   constexpr const char* kWhere = "sasq::cuda::quantize_per_token";
   if (Status s = detail::check_quantize_views<GridT>(x, q, kWhere); !s) return s;
+  if (Status s = detail::check_clip_ratio(clip_ratio, kWhere); !s) return s;
   if (x.rows() > 0 && scales == nullptr) return detail::invalid(kWhere, "scales is null");
   if (!GridT::kSymmetric && x.rows() > 0 && zero_points == nullptr) {
     return detail::invalid(kWhere, "zero_points is null on an asymmetric grid");
@@ -217,20 +236,22 @@ Status quantize_per_token(MatrixView<const float> x, MatrixView<quantized_t<Grid
   const std::ptrdiff_t blocks = x.rows() < 65535 * 32 ? x.rows() : 65535 * 32;
   detail::quantize_per_token_kernel<GridT, detail::kQuantThreads>
       <<<static_cast<unsigned>(blocks), detail::kQuantThreads, 0, stream>>>(
-          x, q, scales, GridT::kSymmetric ? nullptr : zero_points);
+          x, q, scales, GridT::kSymmetric ? nullptr : zero_points, clip_ratio);
   return launch_status(kWhere);
 }
 
 /// Dynamic per-group quantization: each run of `group_size` consecutive elements of a row gets its
 /// own parameter, written to scales[r * (cols / group_size) + c / group_size] (and zero_points
 /// likewise, required for asymmetric grids). cols must be a multiple of group_size, and
-/// group_size even on 4-bit grids. Same NaN/Inf behaviour as quantize_per_token.
+/// group_size even on 4-bit grids. Same clip ratio (applied to each group's range) and NaN/Inf
+/// behaviour as quantize_per_token.
 template <class GridT>
 Status quantize_per_group(MatrixView<const float> x, std::ptrdiff_t group_size,
                           MatrixView<quantized_t<GridT>> q, float* scales, std::int32_t* zero_points,
-                          cudaStream_t stream) {
+                          cudaStream_t stream, float clip_ratio = 1.0f) {
   constexpr const char* kWhere = "sasq::cuda::quantize_per_group";
   if (Status s = detail::check_quantize_views<GridT>(x, q, kWhere); !s) return s;
+  if (Status s = detail::check_clip_ratio(clip_ratio, kWhere); !s) return s;
   if (group_size <= 0) return detail::invalid(kWhere, "group size ", group_size, " is not positive");
   if (x.cols() % group_size != 0) {
     return detail::invalid(kWhere, "cols ", x.cols(), " is not a multiple of the group size ", group_size);
@@ -248,7 +269,7 @@ Status quantize_per_group(MatrixView<const float> x, std::ptrdiff_t group_size,
   const std::ptrdiff_t want = ceil_div<std::ptrdiff_t>(total, kWarps);
   const unsigned blocks = static_cast<unsigned>(want < 65535 * 32 ? want : 65535 * 32);
   detail::quantize_per_group_kernel<GridT><<<blocks, detail::kQuantThreads, 0, stream>>>(
-      x, group_size, q, scales, GridT::kSymmetric ? nullptr : zero_points);
+      x, group_size, q, scales, GridT::kSymmetric ? nullptr : zero_points, clip_ratio);
   return launch_status(kWhere);
 }
 
