@@ -64,6 +64,17 @@ TEST_CASE("param_from_range rejects non-finite and inverted ranges") {
   CHECK(std::isfinite(param_from_range<GridS8>(-big, big).scale));
 }
 
+TEST_CASE("param_from_range_unchecked has defined results for infinite rows (device kernels)") {
+  const float inf = std::numeric_limits<float>::infinity();
+  const QuantParam both = param_from_range_unchecked<GridU8>(-inf, inf);
+  CHECK(std::isinf(both.scale));
+  CHECK(both.zero_point == 0);  // NaN zero point -inf/inf mapped to 0, not cast (UB)
+  CHECK(std::isinf(param_from_range_unchecked<GridU8>(0.0f, inf).scale));
+  CHECK(param_from_range_unchecked<GridU8>(0.0f, inf).zero_point == 0);
+  CHECK(param_from_range_unchecked<GridU8>(-inf, 0.0f).zero_point == 0);
+  CHECK(std::isinf(param_from_range_unchecked<GridS8>(-inf, 1.0f).scale));
+}
+
 TEST_CASE("validate_scale names the problem and the caller") {
   CHECK_NOTHROW(validate_scale(0.5f, "here"));
   CHECK_THROWS_WITH_AS(validate_scale(0.0f, "layer3"), "layer3: scale is zero", Error);

@@ -62,8 +62,10 @@ void validate_param(QuantParam p, const char* where) {
   }
 }
 
-/// Range formula without validation, for kernels (host or device) that compute dynamic scales:
-/// min and max must be finite with min <= max. Produces exactly what param_from_range returns.
+/// Range formula without validation, for kernels (host or device) that compute dynamic scales
+/// from unscanned rows. For finite min <= max it produces exactly what param_from_range returns;
+/// otherwise it still has defined behaviour: an infinite bound gives an infinite scale, and the
+/// NaN zero point of a row holding both infinities becomes 0 (what the device's cvt gives).
 template <class GridT>
 SASQ_HOST_DEVICE inline QuantParam param_from_range_unchecked(float min, float max) {
   if constexpr (GridT::kSymmetric) {
@@ -83,7 +85,7 @@ SASQ_HOST_DEVICE inline QuantParam param_from_range_unchecked(float min, float m
     const float z = round_half_even(-lo / s);
     const float zmin = static_cast<float>(GridT::kQmin);
     const float zmax = static_cast<float>(GridT::kQmax);
-    const float zc = z < zmin ? zmin : (z > zmax ? zmax : z);
+    const float zc = z < zmin ? zmin : (z > zmax ? zmax : (z == z ? z : 0.0f));
     return QuantParam::make(s, static_cast<std::int32_t>(zc));
   }
 }
