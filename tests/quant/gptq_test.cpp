@@ -68,7 +68,8 @@ GptqResult rtn(const RowMajor& w, int group_size, bool mse) {
       const Eigen::Index c0 = g * gs, len = std::min(gs, w.cols() - c0);
       const sasq::Span<const float> vals(w.row(n).data() + c0, static_cast<std::size_t>(len));
       float clip = 0.0f;
-      if (mse) clip = sasq::mse_optimal_absmax<G>(vals);
+      const sasq::ClipSearch cs;  // GptqConfig's default: QuaRot's w_clip
+      if (mse) clip = sasq::mse_optimal_absmax<G>(vals, cs.grid, cs.min_ratio, cs.norm);
       else for (const float v : vals) clip = std::max(clip, std::fabs(v));
       const sasq::QuantParam p = sasq::param_from_absmax<G>(clip);
       r.scales[static_cast<std::size_t>(n * groups + g)] = p.scale;
@@ -98,7 +99,9 @@ GptqResult naive_gptq(const RowMajor& w_in, Eigen::MatrixXd h, const GptqConfig&
       std::vector<float> vals;
       for (Eigen::Index c = g * gs; c < std::min(k, (g + 1) * gs); ++c) vals.push_back(static_cast<float>(w(r, c)));
       float clip = 0.0f;
-      if (cfg.mse_clip) clip = sasq::mse_optimal_absmax<G>(sasq::Span<const float>(vals.data(), vals.size()));
+      if (cfg.mse_clip)
+        clip = sasq::mse_optimal_absmax<G>(sasq::Span<const float>(vals.data(), vals.size()), cfg.clip.grid,
+                                           cfg.clip.min_ratio, cfg.clip.norm);
       else for (const float v : vals) clip = std::max(clip, std::fabs(v));
       params[static_cast<std::size_t>(g)][static_cast<std::size_t>(r)] = sasq::param_from_absmax<G>(clip);
     }

@@ -202,6 +202,38 @@ TEST_CASE("mse_optimal_absmax searches the documented grid exactly") {
   CHECK(mse_optimal_absmax<GridS8>(Span<const float>(Batch(5, 0.0f))) == 0.0f);
   CHECK_THROWS_AS(mse_optimal_absmax<GridS8>(Span<const float>(x), 0), Error);
   CHECK_THROWS_AS(mse_optimal_absmax<GridS8>(Span<const float>(x), 10, 0.0f), Error);
+  CHECK_THROWS_AS(mse_optimal_absmax<GridS8>(Span<const float>(x), 10, 0.5f, 0.0f), Error);
+  CHECK_THROWS_AS(mse_optimal_absmax<GridS8>(Span<const float>(x), 10, 0.5f, NAN), Error);
+}
+
+TEST_CASE("mse_optimal_absmax with GPTQ/QuaRot's w_clip search: shrink 1.00 .. 0.21, error norm 2.4") {
+  std::mt19937 rng(9);
+  std::student_t_distribution<float> d(3.0f);  // heavy tails: the norm changes the chosen clip
+  Batch x(257);
+  for (float& v : x) v = d(rng);
+  const float absmax = std::fabs(*std::max_element(x.begin(), x.end(), [](float a, float b) { return std::fabs(a) < std::fabs(b); }));
+  auto err = [&](float clip, double norm) {
+    const QuantParam p = param_from_absmax<GridS4>(clip);
+    double e = 0.0;
+    for (float v : x) e += std::pow(std::fabs(static_cast<double>(v) - fake_quantize_value<GridS4>(v, p)), norm);
+    return e;
+  };
+  // QuaRot: for i in 0..79: p = 1 - i/100, keep strictly better (ties keep the larger clip).
+  float want = 0.0f;
+  double best = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < 80; ++i) {
+    const float c = (1.0f - static_cast<float>(i) / 100.0f) * absmax;
+    const double e = err(c, 2.4);
+    if (e < best) best = e, want = c;
+  }
+  const ClipSearch cs;
+  const float got = mse_optimal_absmax<GridS4>(Span<const float>(x), cs.grid, cs.min_ratio, cs.norm);
+  CHECK(err(got, 2.4) == doctest::Approx(best).epsilon(1e-6));
+  CHECK(got == doctest::Approx(want).epsilon(1e-6));  // ratios 0.21 + i/100 in float vs 1 - i/100
+  for (int i = 0; i <= cs.grid; ++i)
+    CHECK(detail::mse_ratio(i, cs.grid, cs.min_ratio) == doctest::Approx(0.21 + 0.01 * i).epsilon(1e-6));
+  const float sq = mse_optimal_absmax<GridS4>(Span<const float>(x), cs.grid, cs.min_ratio, 2.0f);
+  MESSAGE("t(3) n=257: clip ratio norm 2.4 = ", got / absmax, ", norm 2 = ", sq / absmax);
 }
 
 TEST_CASE("MseObserver (histogram) picks a clip whose exact MSE is near the exact optimum") {

@@ -86,7 +86,8 @@ struct GptqConfig {
   double percdamp = 0.01;   ///< λ = percdamp · mean(diag H), >= 0
   bool act_order = false;   ///< process columns by descending diag H (ties: lower index first)
   bool static_groups = false;  ///< group scales from the original W (required with act_order and groups)
-  bool mse_clip = false;    ///< per row/group clip = mse_optimal_absmax (else max |w|), QuaRot's w_clip
+  bool mse_clip = false;    ///< per row/group clip = mse_optimal_absmax with `clip` (else max |w|), QuaRot's w_clip
+  ClipSearch clip;          ///< used when mse_clip
   std::ptrdiff_t block = 128;  ///< lazy-batch block size (columns), >= 1; does not change the math
 };
 
@@ -110,8 +111,9 @@ namespace detail {
 
 /// Clip value of a row or group of weights: max |w| (RTN) or the MSE-optimal clip.
 template <class GridT>
-float gptq_clip(const std::vector<float>& w, bool mse) {
-  if (mse) return mse_optimal_absmax<GridT>(Span<const float>(w.data(), w.size()));
+float gptq_clip(const std::vector<float>& w, const GptqConfig& cfg) {
+  if (cfg.mse_clip)
+    return mse_optimal_absmax<GridT>(Span<const float>(w.data(), w.size()), cfg.clip.grid, cfg.clip.min_ratio, cfg.clip.norm);
   float c = 0.0f;
   for (const float v : w) c = std::max(c, std::fabs(v));
   return c;
@@ -119,13 +121,13 @@ float gptq_clip(const std::vector<float>& w, bool mse) {
 
 /// Scale parameter of rows [0, N) for columns [c0, c0 + len) of W (double, current values).
 template <class GridT>
-void gptq_group_params(const Eigen::MatrixXd& w, Eigen::Index c0, Eigen::Index len, bool mse,
+void gptq_group_params(const Eigen::MatrixXd& w, Eigen::Index c0, Eigen::Index len, const GptqConfig& cfg,
                        std::vector<QuantParam>& out) {
   std::vector<float> vals(static_cast<std::size_t>(len));
   out.resize(static_cast<std::size_t>(w.rows()));
   for (Eigen::Index r = 0; r < w.rows(); ++r) {
     for (Eigen::Index c = 0; c < len; ++c) vals[static_cast<std::size_t>(c)] = static_cast<float>(w(r, c0 + c));
-    out[static_cast<std::size_t>(r)] = param_from_absmax<GridT>(gptq_clip<GridT>(vals, mse));
+    out[static_cast<std::size_t>(r)] = param_from_absmax<GridT>(gptq_clip<GridT>(vals, cfg));
   }
 }
 
@@ -149,7 +151,7 @@ GptqResult gptq_solve(MatrixView<const float> w_in, Eigen::MatrixXd h, const Gpt
   std::vector<std::vector<QuantParam>> params(static_cast<std::size_t>(groups));
   if (fixed_scales)
     for (Eigen::Index g = 0; g < groups; ++g)
-      gptq_group_params<GridT>(w, g * gs, std::min(gs, k - g * gs), cfg.mse_clip, params[static_cast<std::size_t>(g)]);
+      gptq_group_params<GridT>(w, g * gs, std::min(gs, k - g * gs), cfg, params[static_cast<std::size_t>(g)]);
 
   // Column order: natural, or descending diag H (stable: lower index first on ties).
   std::vector<Eigen::Index> perm(static_cast<std::size_t>(k));
@@ -189,7 +191,7 @@ GptqResult gptq_solve(MatrixView<const float> w_in, Eigen::MatrixXd h, const Gpt
       const Eigen::Index j = b0 + i, orig = perm[static_cast<std::size_t>(j)], g = orig / gs;
       if (!fixed_scales && orig % gs == 0) {  // natural order here: the group starts at this column
         const Eigen::Index len = std::min(gs, k - orig);
-        gptq_group_params<GridT>(wp, j, len, cfg.mse_clip, params[static_cast<std::size_t>(g)]);
+        gptq_group_params<GridT>(wp, j, len, cfg, params[static_cast<std::size_t>(g)]);
         for (Eigen::Index r = 0; r < n; ++r)
           out.scales[static_cast<std::size_t>(r * groups + g)] = params[static_cast<std::size_t>(g)][static_cast<std::size_t>(r)].scale;
       }
@@ -226,6 +228,12 @@ inline GptqResult gptq_quantize(MatrixView<const float> w, const Eigen::MatrixXd
   SASQ_REQUIRE(std::isfinite(cfg.percdamp) && cfg.percdamp >= 0.0, "gptq: percdamp ", cfg.percdamp,
                " must be finite and >= 0");
   SASQ_REQUIRE(cfg.block >= 1, "gptq: block ", cfg.block, " must be >= 1");
+  if (cfg.mse_clip) {
+    SASQ_REQUIRE(cfg.clip.grid >= 1 && cfg.clip.min_ratio > 0.0f && cfg.clip.min_ratio <= 1.0f,
+                 "gptq: clip search grid ", cfg.clip.grid, " / min_ratio ", cfg.clip.min_ratio, " is invalid");
+    SASQ_REQUIRE(std::isfinite(cfg.clip.norm) && cfg.clip.norm > 0.0f, "gptq: clip search norm ", cfg.clip.norm,
+                 " is not finite and positive");
+  }
   SASQ_REQUIRE(!(cfg.act_order && cfg.group_size != 0 && !cfg.static_groups),
                "gptq: act_order with groups needs static_groups (scales contiguous along K)");
   SASQ_REQUIRE(cfg.group_size == 0 || cfg.static_groups || cfg.block % cfg.group_size == 0 ||

@@ -183,14 +183,16 @@ class PercentileObserver {
   StreamingHistogram hist_;
 };
 
-/// Clip value minimising the exact squared error over a whole tensor:
+/// Clip value minimising the exact error over a whole tensor:
 /// candidates a_i = r_i * max|x| with r_i = min_ratio + (1 - min_ratio) i / grid, i = 0..grid,
-/// each scored by sum_j (x_j - fake_quantize_value<GridT>(x_j, param_from_absmax<GridT>(a_i)))^2
-/// in double; ties keep the larger clip. Returns 0 for an all-zero x. Throws for empty or
-/// non-finite x, grid < 1 or min_ratio outside (0, 1]. Cost O(n * grid).
+/// each scored by sum_j |x_j - fake_quantize_value<GridT>(x_j, param_from_absmax<GridT>(a_i))|^norm
+/// in double (norm 2: squared error; GPTQ/QuaRot's weight clip uses 2.4); ties keep the larger
+/// clip. Returns 0 for an all-zero x. Throws for empty or non-finite x, grid < 1, min_ratio
+/// outside (0, 1] or a norm that is not finite and positive. Cost O(n * grid).
 template <class GridT>
-float mse_optimal_absmax(Span<const float> x, int grid = 100, float min_ratio = 0.2f) {
+float mse_optimal_absmax(Span<const float> x, int grid = 100, float min_ratio = 0.2f, float norm = 2.0f) {
   detail::require_mse_grid(grid, min_ratio);
+  SASQ_REQUIRE(std::isfinite(norm) && norm > 0.0f, "error norm ", norm, " is not finite and positive");
   const Range mm = detail::observe_batch(detail::as_row(x), "mse_optimal_absmax");
   const float absmax = detail::abs_max_of(mm);
   if (absmax == 0.0f) return 0.0f;
@@ -202,7 +204,7 @@ float mse_optimal_absmax(Span<const float> x, int grid = 100, float min_ratio = 
     double err = 0.0;
     for (float v : x) {
       const double d = static_cast<double>(v) - static_cast<double>(fake_quantize_value<GridT>(v, p));
-      err += d * d;
+      err += norm == 2.0f ? d * d : std::pow(std::fabs(d), static_cast<double>(norm));
     }
     if (i == grid || err < best_err) {
       best_err = err;
@@ -211,6 +213,15 @@ float mse_optimal_absmax(Span<const float> x, int grid = 100, float min_ratio = 
   }
   return best;
 }
+
+/// Candidates and error norm of mse_optimal_absmax, as one value. The defaults are GPTQ's and
+/// QuaRot's weight clip search (w_clip; its WeightQuantizer with mse: shrink p = 1.00, 0.99, ...,
+/// 0.21 of max|w|, error sum |w - w^|^2.4), which GptqConfig uses.
+struct ClipSearch {
+  int grid = 79;            ///< candidates min_ratio + (1 - min_ratio) i / grid, i = 0..grid
+  float min_ratio = 0.21f;  ///< smallest clip / max|w|
+  float norm = 2.4f;        ///< error exponent
+};
 
 /// Streaming MSE-optimal clip: the candidates of mse_optimal_absmax (symmetric grids: clip
 /// r_i * absmax; asymmetric: range r_i * (min(min, 0), max(max, 0))), each scored on the
