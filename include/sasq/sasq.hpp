@@ -1,4 +1,4 @@
-// sasq: the CPU library in one include (CUDA headers in sasq/cuda and sasq/interop/eigen.hpp are opt-in).
+// sasq: the CPU library in one include (CUDA headers in sasq/cuda, and sasq/interop/eigen.hpp and sasq/quant/gptq.hpp, which need Eigen, are opt-in).
 #pragma once
 
 #include "sasq/version.hpp"
