@@ -12,10 +12,7 @@
 #include "sasq/core/status.hpp"
 
 namespace sasq::llama {
-namespace {
 
-/// GPTQ settings of the example: QuaRot's defaults (percdamp 0.01, MSE clip search of the scales
-/// = its w_clip, natural column order, block 128); kGptqActOrder: act-order with static groups.
 GptqConfig example_gptq_config(const WeightQuantConfig& cfg) {
   GptqConfig g;
   g.bits = cfg.bits;
@@ -25,15 +22,18 @@ GptqConfig example_gptq_config(const WeightQuantConfig& cfg) {
   return g;
 }
 
-/// Execution policy that accumulates the Hessians of one layer's linear input sites.
+namespace {
+
+/// Execution policy that accumulates the Hessians of one layer's linear input sites (all of them,
+/// or only `only`).
 class HessianExec {
  public:
-  HessianExec(const Config& c, int layer) : layer_(layer) {
+  HessianExec(const Config& c, int layer, int only = -1) : layer_(layer), only_(only) {
     const std::ptrdiff_t k[kNumLinearSites] = {c.dim, c.n_heads * c.head_size(), c.dim, c.hidden_dim};
     for (int s = 0; s < kNumLinearSites; ++s) acc_.emplace_back(k[s]);
   }
   void on_site(int layer, Site s, Matrix& x) {
-    if (layer == layer_ && static_cast<int>(s) < kNumLinearSites)
+    if (layer == layer_ && static_cast<int>(s) < kNumLinearSites && (only_ < 0 || static_cast<int>(s) == only_))
       acc_[static_cast<std::size_t>(s)].observe(MatrixView<const float>(x.data(), x.rows(), x.cols()));
   }
   void linear(int /*layer*/, Proj /*p*/, const Matrix& x, const Matrix& w, Matrix& y) { llama::linear(x, w, y); }
@@ -41,8 +41,25 @@ class HessianExec {
 
  private:
   int layer_;
+  int only_;
   std::vector<HessianAccumulator> acc_;
 };
+
+/// Per-thread Hessian accumulators merged in thread order (the result does not depend on scheduling).
+std::vector<HessianAccumulator> merged(std::vector<OnlineRotationExec<HessianExec>>& execs) {
+  std::vector<HessianAccumulator> out = std::move(execs[0].inner.accumulators());
+  for (std::size_t t = 1; t < execs.size(); ++t)
+    for (std::size_t s = 0; s < out.size(); ++s) out[s].merge(execs[t].inner.accumulators()[s]);
+  return out;
+}
+
+/// QuaRot's (GPTQ --true-sequential) groups of a layer, quantized in this order; each group's
+/// Hessian is taken with the groups before it already quantized.
+const std::vector<std::vector<Proj>>& sequential_groups() {
+  static const std::vector<std::vector<Proj>> groups = {
+      {Proj::kK, Proj::kV, Proj::kQ}, {Proj::kO}, {Proj::kUp, Proj::kGate}, {Proj::kDown}};
+  return groups;
+}
 
 /// The GPTQ-quantized matrix in the example's form (codes, scales, W^ and the codes as floats).
 QuantizedMatrix to_quantized_matrix(const GptqResult& r) {
@@ -70,16 +87,13 @@ std::vector<HessianAccumulator> layer_hessians(const Weights& w, const RopeTable
   Weights prefix = w;
   prefix.layers.resize(static_cast<std::size_t>(layer) + 1);
   prefix.config.n_layers = layer + 1;
-  const std::size_t n_threads = static_cast<std::size_t>(std::max(1, threads));
   std::vector<OnlineRotationExec<HessianExec>> execs;
-  for (std::size_t t = 0; t < n_threads; ++t) execs.push_back(with_online_rotation(HessianExec(w.config, layer), down));
+  for (int t = 0; t < parallel_workers(seqs.size(), threads); ++t)
+    execs.push_back(with_online_rotation(HessianExec(w.config, layer), down));
   parallel_for(seqs.size(), threads, [&](std::size_t i, int t) {
     forward(prefix, rope, Span<const int>(seqs[i]).subspan(0, seqs[i].size() - 1), 0, nullptr, execs[static_cast<std::size_t>(t)]);
   });
-  std::vector<HessianAccumulator> out = std::move(execs[0].inner.accumulators());
-  for (std::size_t t = 1; t < n_threads; ++t)
-    for (std::size_t s = 0; s < out.size(); ++s) out[s].merge(execs[t].inner.accumulators()[s]);
-  return out;
+  return merged(execs);
 }
 
 QuantizedModel quantize_weights_gptq(const Weights& w, const WeightQuantConfig& cfg, const RopeTable& rope,
@@ -95,16 +109,36 @@ QuantizedModel quantize_weights_gptq(const Weights& w, const WeightQuantConfig& 
   qm.model.q8.clear();
   qm.matrices.resize(w.layers.size());
   const GptqConfig g = example_gptq_config(cfg);
+  // Residual stream entering the current layer for every calibration sequence (inputs: all tokens
+  // but the last), as QuaRot's cached layer inputs: Σ_seq (tokens - 1) × dim floats (stories260K,
+  // dim 64: 256 B per token). Starts as the embeddings; advanced through each layer once all its
+  // groups are quantized, so every layer runs on the outputs of the already-quantized layers before it.
+  std::vector<Matrix> x(calib.size());
+  parallel_for(calib.size(), threads, [&](std::size_t i, int) {
+    x[i] = embed(w, Span<const int>(calib[i]).subspan(0, calib[i].size() - 1));
+  });
+  const int workers = parallel_workers(calib.size(), threads);
   for (std::size_t l = 0; l < w.layers.size(); ++l) {
-    const std::vector<HessianAccumulator> acc = layer_hessians(qm.model, rope, calib, static_cast<int>(l), down, threads);
-    std::vector<Eigen::MatrixXd> h;
-    for (const HessianAccumulator& a : acc) h.push_back(a.hessian());
-    for (int p = 0; p < kNumProj; ++p) {
-      const Matrix& wp = proj_weight(w.layers[l], static_cast<Proj>(p));
-      const GptqResult r = gptq_quantize(MatrixView<const float>(wp.data(), wp.rows(), wp.cols()),
-                                         h[static_cast<std::size_t>(site_of(static_cast<Proj>(p)))], g);
-      set_matrix(qm, l, static_cast<Proj>(p), to_quantized_matrix(r));
+    const int layer = static_cast<int>(l);
+    for (const std::vector<Proj>& group : sequential_groups()) {
+      // Layer l with the groups before this one already quantized, on the cached inputs.
+      const int site = static_cast<int>(site_of(group[0]));
+      std::vector<OnlineRotationExec<HessianExec>> execs;
+      for (int t = 0; t < workers; ++t) execs.push_back(with_online_rotation(HessianExec(w.config, layer, site), down));
+      parallel_for(calib.size(), threads, [&](std::size_t i, int t) {
+        Matrix xi = x[i];
+        forward_layer(qm.model, layer, rope, xi, 0, nullptr, execs[static_cast<std::size_t>(t)]);
+      });
+      const Eigen::MatrixXd h = merged(execs)[static_cast<std::size_t>(site)].hessian();
+      for (Proj p : group) {
+        const Matrix& wp = proj_weight(w.layers[l], p);
+        set_matrix(qm, l, p, to_quantized_matrix(gptq_quantize(MatrixView<const float>(wp.data(), wp.rows(), wp.cols()), h, g)));
+      }
     }
+    parallel_for(calib.size(), threads, [&](std::size_t i, int) {
+      auto exec = with_online_rotation(Fp32Exec{}, down);
+      forward_layer(qm.model, layer, rope, x[i], 0, nullptr, exec);
+    });
   }
   quantize_classifier(qm, w, cfg);
   return qm;

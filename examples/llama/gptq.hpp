@@ -1,8 +1,9 @@
-// GPTQ weights for the LLaMA example (sasq/quant/gptq.hpp): layer by layer, the Hessians of a
-// layer's four linear input sites are accumulated on the calibration sequences run through the
-// model whose earlier layers are already GPTQ-quantized (float activations, as GPTQ and QuaRot do),
-// then the layer's seven projections are solved. A rotated model passes its online down_proj
-// rotation, so the down_proj Hessian is that of the rotated input (QuaRot: rotate, then GPTQ).
+// GPTQ weights for the LLaMA example (sasq/quant/gptq.hpp), true-sequential in QuaRot's order
+// (its gptq_fwrd, GPTQ's --true-sequential): layer by layer, and within a layer the groups
+// [k, v, q], [o], [up, gate], [down] in turn, each group's input Hessian accumulated on the
+// calibration sequences run through the model whose earlier layers and earlier groups are already
+// GPTQ-quantized (float activations, as GPTQ and QuaRot do). A rotated model passes its online
+// down_proj rotation, so the down_proj Hessian is that of the rotated input (QuaRot: rotate, then GPTQ).
 #pragma once
 
 #include <vector>
@@ -16,7 +17,11 @@
 // Defined in gptq.cpp (library sasq_llama_model).
 namespace sasq::llama {
 
-/// Hessians of layer `layer`'s sites over `seqs` (inputs: all tokens but the last) on `threads`
+/// The GPTQ settings of the example: QuaRot's defaults (percdamp 0.01, MSE clip search of the
+/// scales = its w_clip, natural column order, block 128); kGptqActOrder: act-order with static groups.
+GptqConfig example_gptq_config(const WeightQuantConfig& cfg);
+
+/// Hessians of layer `layer`'s four sites over `seqs` (inputs: all tokens but the last) on `threads`
 /// threads; per-thread sums merged in thread order, so the result does not depend on scheduling.
 /// Only layers 0..layer run (later layers cannot change these inputs).
 std::vector<HessianAccumulator> layer_hessians(const Weights& w, const RopeTable& rope,

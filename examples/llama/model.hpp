@@ -95,6 +95,53 @@ struct Fp32Exec {
   void linear(int /*layer*/, Proj /*p*/, const Matrix& x, const Matrix& w, Matrix& y) { llama::linear(x, w, y); }
 };
 
+/// Decoder layer l of the model on the residual stream x [T][dim] of tokens at positions
+/// start_pos .. start_pos+T-1, in place (x <- layer_l(x)); keys/values as in forward(). forward()
+/// runs it for every layer; GPTQ (llama/gptq.cpp) runs one layer at a time on cached inputs.
+template <class Exec>
+void forward_layer(const Weights& w, int l, const RopeTable& rope, Matrix& x, int start_pos, KVCache* cache,
+                   Exec& exec) {
+  const Config& c = w.config;
+  SASQ_REQUIRE(l >= 0 && l < c.n_layers && x.cols() == c.dim && x.rows() > 0 && start_pos >= 0 &&
+                   (cache != nullptr || start_pos == 0) && rope.head_size == c.head_size() &&
+                   start_pos + x.rows() <= c.seq_len && rope.cos.rows() >= start_pos + x.rows() &&
+                   (!cache || (cache->k.size() > static_cast<std::size_t>(l) &&
+                               cache->k[static_cast<std::size_t>(l)].rows() >= start_pos + x.rows())),
+               "forward_layer: layer ", l, " of ", c.n_layers, ", input [", x.rows(), "][", x.cols(),
+               "] at position ", start_pos, " do not fit the model");
+  const Eigen::Index T = x.rows();
+  const LayerWeights& L = w.layers[static_cast<std::size_t>(l)];
+  Matrix xb = rmsnorm(x, L.rms_att, c.rms_norm_eps);
+  Matrix q, k, v, att, o, h1, h3, y;
+  exec.on_site(l, Site::kAttnIn, xb);
+  exec.linear(l, Proj::kQ, xb, L.wq, q);
+  exec.linear(l, Proj::kK, xb, L.wk, k);
+  exec.linear(l, Proj::kV, xb, L.wv, v);
+  apply_rope(q, start_pos, rope);
+  apply_rope(k, start_pos, rope);
+  exec.on_site(l, Site::kKCache, k);
+  exec.on_site(l, Site::kVCache, v);
+  if (cache) {
+    cache->k[static_cast<std::size_t>(l)].middleRows(start_pos, T) = k;
+    cache->v[static_cast<std::size_t>(l)].middleRows(start_pos, T) = v;
+    causal_attention(q, cache->k[static_cast<std::size_t>(l)], cache->v[static_cast<std::size_t>(l)], start_pos,
+                     c, att);
+  } else {
+    causal_attention(q, k, v, 0, c, att);
+  }
+  exec.on_site(l, Site::kOprojIn, att);
+  exec.linear(l, Proj::kO, att, L.wo, o);
+  x += o;
+  xb = rmsnorm(x, L.rms_ffn, c.rms_norm_eps);
+  exec.on_site(l, Site::kFfnIn, xb);
+  exec.linear(l, Proj::kGate, xb, L.w1, h1);
+  exec.linear(l, Proj::kUp, xb, L.w3, h3);
+  Matrix h = swiglu(h1, h3);
+  exec.on_site(l, Site::kDownIn, h);
+  exec.linear(l, Proj::kDown, h, L.w2, y);
+  x += y;
+}
+
 /// Runs the model on tokens at positions start_pos .. start_pos+T-1 and returns the logits
 /// [T][vocab_size]. With `cache` (capacity >= start_pos+T) the keys/values of earlier positions
 /// are read from it and those of these tokens stored into it (incremental decode); without it,
@@ -116,39 +163,8 @@ Matrix forward(const Weights& w, const RopeTable& rope, Span<const int> tokens, 
                  "KV cache does not hold ", start_pos + T, " positions of this model");
 
   Matrix x = embed(w, tokens);
-  Matrix xb, q, k, v, att, o, h1, h3, h, y;
-  for (int l = 0; l < c.n_layers; ++l) {
-    const LayerWeights& L = w.layers[static_cast<std::size_t>(l)];
-    xb = rmsnorm(x, L.rms_att, c.rms_norm_eps);
-    exec.on_site(l, Site::kAttnIn, xb);
-    exec.linear(l, Proj::kQ, xb, L.wq, q);
-    exec.linear(l, Proj::kK, xb, L.wk, k);
-    exec.linear(l, Proj::kV, xb, L.wv, v);
-    apply_rope(q, start_pos, rope);
-    apply_rope(k, start_pos, rope);
-    exec.on_site(l, Site::kKCache, k);
-    exec.on_site(l, Site::kVCache, v);
-    if (cache) {
-      cache->k[static_cast<std::size_t>(l)].middleRows(start_pos, T) = k;
-      cache->v[static_cast<std::size_t>(l)].middleRows(start_pos, T) = v;
-      causal_attention(q, cache->k[static_cast<std::size_t>(l)], cache->v[static_cast<std::size_t>(l)],
-                       start_pos, c, att);
-    } else {
-      causal_attention(q, k, v, 0, c, att);
-    }
-    exec.on_site(l, Site::kOprojIn, att);
-    exec.linear(l, Proj::kO, att, L.wo, o);
-    x += o;
-    xb = rmsnorm(x, L.rms_ffn, c.rms_norm_eps);
-    exec.on_site(l, Site::kFfnIn, xb);
-    exec.linear(l, Proj::kGate, xb, L.w1, h1);
-    exec.linear(l, Proj::kUp, xb, L.w3, h3);
-    h = swiglu(h1, h3);
-    exec.on_site(l, Site::kDownIn, h);
-    exec.linear(l, Proj::kDown, h, L.w2, y);
-    x += y;
-  }
-  xb = rmsnorm(x, w.rms_final, c.rms_norm_eps);
+  for (int l = 0; l < c.n_layers; ++l) forward_layer(w, l, rope, x, start_pos, cache, exec);
+  const Matrix xb = rmsnorm(x, w.rms_final, c.rms_norm_eps);
   return llama::linear(xb, w.classifier());
 }
 

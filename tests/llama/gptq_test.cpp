@@ -4,6 +4,7 @@
 // (dynamic with clip ratio 0.9, and static).
 #include <doctest/doctest.h>
 
+#include <string>
 #include <vector>
 
 #include "llama/forward_instances.hpp"
@@ -72,4 +73,37 @@ TEST_CASE("GPTQ model weights: thread count independent, below RTN layer error, 
   bad.mode = ActMode::kDynamicPerToken;
   bad.clip_ratio = 1.5f;
   CHECK_THROWS_AS(FakeQuantExec(bad, nullptr), sasq::Error);
+}
+
+// True-sequential order (QuaRot's gptq_fwrd): each projection's Hessian is that of its input in the
+// model whose earlier layers and the earlier groups [k, v, q], [o], [up, gate] of its own layer are
+// already GPTQ-quantized, so GPTQ on that Hessian reproduces its codes; o_proj of layer 0 differs
+// from GPTQ on the float model's Hessian (what a one-pass collection per layer would use).
+TEST_CASE("GPTQ model weights: true-sequential groups within a layer") {
+  const Weights w = test::random_weights(test::quant_config(), 22);
+  const RopeTable rope = make_rope_table(w.config.seq_len, w.config.head_size());
+  const auto calib = test::lcg_sequences(8, 16, w.config.vocab_size, 7);
+  const WeightQuantConfig wc{4, 0, WeightMethod::kGptq, false};
+  const sasq::GptqConfig g = example_gptq_config(wc);
+  const QuantizedModel qm = quantize_weights_gptq(w, wc, rope, calib, nullptr, 2);
+  const auto gptq_codes = [&](const Weights& m, std::size_t l, Proj p) {
+    const Eigen::MatrixXd h = layer_hessians(m, rope, calib, static_cast<int>(l), nullptr, 1)
+                                  [static_cast<std::size_t>(site_of(p))].hessian();
+    const Matrix& wp = proj_weight(w.layers[l], p);
+    return sasq::gptq_quantize(sasq::MatrixView<const float>(wp.data(), wp.rows(), wp.cols()), h, g).codes;
+  };
+  const std::vector<std::vector<Proj>> groups = {
+      {Proj::kK, Proj::kV, Proj::kQ}, {Proj::kO}, {Proj::kUp, Proj::kGate}, {Proj::kDown}};
+  Weights m = w;  // float, then quantized group by group in the same order
+  for (std::size_t l = 0; l < w.layers.size(); ++l)
+    for (const auto& group : groups) {
+      for (Proj p : group) {
+        const std::string name = proj_name(p);
+        CAPTURE(l);
+        CAPTURE(name);
+        CHECK(gptq_codes(m, l, p) == qm.matrices[l][static_cast<std::size_t>(p)].q);
+      }
+      for (Proj p : group) proj_weight(m.layers[l], p) = proj_weight(qm.model.layers[l], p);
+    }
+  CHECK(gptq_codes(w, 0, Proj::kO) != qm.matrices[0][static_cast<std::size_t>(Proj::kO)].q);
 }
