@@ -36,7 +36,15 @@ class HessianExec {
     if (layer == layer_ && static_cast<int>(s) < kNumLinearSites && (only_ < 0 || static_cast<int>(s) == only_))
       acc_[static_cast<std::size_t>(s)].observe(MatrixView<const float>(x.data(), x.rows(), x.cols()));
   }
-  void linear(int /*layer*/, Proj /*p*/, const Matrix& x, const Matrix& w, Matrix& y) { llama::linear(x, w, y); }
+  /// With `only`, the projections reading that site or a later one feed nothing it observes: they are
+  /// skipped (zero output) instead of multiplied.
+  void linear(int layer, Proj p, const Matrix& x, const Matrix& w, Matrix& y) {
+    if (only_ >= 0 && layer == layer_ && static_cast<int>(site_of(p)) >= only_) {
+      y.setZero(x.rows(), w.rows());
+      return;
+    }
+    llama::linear(x, w, y);
+  }
   std::vector<HessianAccumulator>& accumulators() { return acc_; }
 
  private:
