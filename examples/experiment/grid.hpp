@@ -45,6 +45,10 @@ struct Options {
   double train_kd = 0.0;        ///< SASQ: distillation weight α from the float model (0 = next-token NLL)
   std::vector<std::string> bits;     ///< bit configurations run (names of kBitConfigs); empty = the default set
   std::vector<std::string> methods;  ///< methods run (names of kMethods); empty = all
+  double chan_alpha = 0.0;       ///< --heldout-only prototype: per-channel factors after rotation (0 = off)
+  std::string chan_sites = "af";  ///< their sites: a attention input, o o_proj input, f FFN input
+  bool sasq_per_channel = false;  ///< --heldout-only prototype: per-channel SASQ scales (fake quant only)
+  bool chan_refold = false;       ///< --sasq-per-channel: fold the learned steps of chan_sites, re-GPTQ, retrain per tensor
   bool heldout_only = false;    ///< train the SASQ rows and print their held-out perplexity only
   bool stress = true;
   std::string wquant_name = "gptq";

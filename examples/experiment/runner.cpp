@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "experiment/channel_factors.hpp"
 #include "experiment/report.hpp"
 #include "llama/gptq.hpp"
 
@@ -107,6 +108,9 @@ void Runner::run_heldout(const llama::Weights& w) {
     const PhaseTimes::Scope ph(phases_, "transforms");
     stats_ = collect_absmax(w, rope_, t_.ts_calib, o_.threads);
     for (Transform t : {Transform::kNone, Transform::kRotation}) transformed_.emplace(t, apply_transform(w, t, stats_));
+    if (o_.chan_alpha > 0.0)
+      fold_channel_factors(transformed_.at(Transform::kRotation), rope_, t_.ts_calib, o_.threads, static_cast<float>(o_.chan_alpha),
+                           o_.chan_sites);
   }
   std::printf("bits\tweights\tmethod\tlr\tsteps\tbatch\tpatience\tlsq\tkd\tinit\tbest_step\tsteps_run\t"
               "heldout_ppl_init\theldout_ppl\n");
@@ -127,16 +131,44 @@ void Runner::run_heldout(const llama::Weights& w) {
         continue;
       }
       const ObserverKind init = pick_init(qm, tm, b, wm);
-      const train::TrainResult tr = train(qm.model, tm, b.abits, init, std::string(b.name) + " " + m.name);
+      const train::TrainResult tr =
+          train(qm.model, tm, b.abits, init, std::string(b.name) + " " + m.name, o_.sasq_per_channel);
       const ActQuantConfig ac{b.abits, ActMode::kStatic, false, 1.0f};
-      auto heldout_ppl = [&](const llama::SiteParams& sp) { return ppl_fake(qm, t_.ts_heldout, ac, &sp, down); };
+      auto heldout_ppl = [&](const train::ScalesFile& f) {
+        if (f.granularity == train::Granularity::kPerTensor) {
+          const llama::SiteParams sp = train::to_site_params(f);
+          return ppl_fake(qm, t_.ts_heldout, ac, &sp, down);
+        }
+        train::QuantConfig q;
+        q.bits = b.abits;
+        q.granularity = f.granularity;
+        q.down_rotation = down;
+        return std::exp(train::evaluate_nll(qm.model, q, f, t_.ts_heldout, 1 << 30, o_.threads).mean_nll);
+      };
       std::printf("%s\t%s\t%s\t%g\t%d\t%d\t%d\t%d\t%g\t%s\t%d\t%d\t%.4f\t%.4f\n", b.name,
                   llama::weight_method_name(wm), m.name, b.abits == 4 ? o_.train_lr_a4 : o_.train_lr, o_.train_steps,
                   o_.train_batch, b.abits == 4 ? o_.train_patience_a4 : o_.train_patience, o_.lsq_grad_scale ? 1 : 0,
                   o_.train_kd,
                   init == ObserverKind::kMse ? "mse" : "mean-abs-max", tr.best_step, tr.steps_run,
-                  heldout_ppl(train::to_site_params(tr.initial_scales)), heldout_ppl(train::to_site_params(tr.scales)));
+                  heldout_ppl(tr.initial_scales), heldout_ppl(tr.scales));
       std::fflush(stdout);
+      if (o_.sasq_per_channel && o_.chan_refold) {
+        TransformedModel& rf = refolded_.insert_or_assign(b.name, tm).first->second;
+        fold_learned_factors(rf, tr.scales, o_.chan_sites);
+        const llama::QuantizedModel& qm2 = weights(rf, b, wm);
+        const ObserverKind init2 = pick_init(qm2, rf, b, wm);
+        const train::TrainResult tr2 = train(qm2.model, rf, b.abits, init2, std::string(b.name) + " refolded");
+        auto ppl2 = [&](const train::ScalesFile& f) {
+          const llama::SiteParams sp = train::to_site_params(f);
+          return ppl_fake(qm2, t_.ts_heldout, ac, &sp, down);
+        };
+        std::printf("%s\t%s\t%s refolded %s\t%g\t%d\t%d\t%d\t%d\t%g\t%s\t%d\t%d\t%.4f\t%.4f\n", b.name,
+                    llama::weight_method_name(wm), m.name, o_.chan_sites.c_str(), b.abits == 4 ? o_.train_lr_a4 : o_.train_lr,
+                    o_.train_steps, o_.train_batch, b.abits == 4 ? o_.train_patience_a4 : o_.train_patience,
+                    o_.lsq_grad_scale ? 1 : 0, o_.train_kd, init2 == ObserverKind::kMse ? "mse" : "mean-abs-max",
+                    tr2.best_step, tr2.steps_run, ppl2(tr2.initial_scales), ppl2(tr2.scales));
+        std::fflush(stdout);
+      }
     }
 }
 
@@ -198,11 +230,12 @@ void Runner::run_ablation(const std::string& variant, const llama::Weights& w, c
 }
 
 train::TrainResult Runner::train(const llama::Weights& w, const TransformedModel& tm, int bits, ObserverKind init,
-                                 const std::string& label) const {
+                                 const std::string& label, bool per_channel) const {
   train::QuantConfig q;
   q.bits = bits;
   q.observer = init;
   q.down_rotation = tm.down ? &*tm.down : nullptr;
+  if (per_channel) q.granularity = train::Granularity::kPerChannel;
   train::TrainOptions to;
   to.steps = o_.train_steps;
   to.lr = bits == 4 ? o_.train_lr_a4 : o_.train_lr;

@@ -105,7 +105,7 @@ class Runner {
   ObserverKind pick_init(const llama::QuantizedModel& qm, const TransformedModel& tm, const BitConfig& b, WeightMethod wm);
 
   train::TrainResult train(const llama::Weights& w, const TransformedModel& tm, int bits, ObserverKind init,
-                           const std::string& label) const;
+                           const std::string& label, bool per_channel = false) const;
 
   void report(const Row& r) const;
 
@@ -118,6 +118,7 @@ class Runner {
   std::map<const llama::QuantizedModel*, llama::PackedModel> packed_;
   std::map<float, TransformedModel> smoothquant_;
   std::map<Transform, TransformedModel> transformed_;
+  std::map<std::string, TransformedModel> refolded_;  ///< --chan-refold models by bit configuration
   std::map<std::tuple<float, int, int>, AlphaModel> alpha_models_;
   AbsMaxExec stats_;
   PhaseTimes phases_;
