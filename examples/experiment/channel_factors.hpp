@@ -88,6 +88,10 @@ inline void fold_site(TransformedModel& tm, std::size_t l, Site site, const std:
   }
 }
 
+/// The sites that take folded factors (the down_proj input cannot: its online rotation mixes
+/// channels after up_proj).
+inline constexpr const char* kChannelFactorSites = "aof";
+
 /// The sites named by letters: a attention input, o o_proj input, f FFN input.
 inline std::vector<Site> foldable_sites(const std::string& sites) {
   std::vector<Site> out;

@@ -66,14 +66,10 @@ void build_cli(CLI::App& app, Options& o) {
       ->check(cli::detail::word_member(method_names()))
       ->type_name("NAME ...");
   cli::add_real(app, "--chan-alpha", o.chan_alpha, 0.0, 1.0,
-                "--heldout-only prototype: per-channel activation factors absmax^alpha after the rotation, folded "
-                "into the weights (0 = off)");
-  app.add_option("--chan-sites", o.chan_sites, "sites of --chan-alpha: letters a (attention), o (o_proj), f (FFN)");
+                "--heldout-only: the SASQ + rotation rows on a model with fixed per-channel factors absmax^alpha "
+                "folded after the rotation (attention, o_proj and FFN inputs; 0 = off)");
   app.add_flag("--sasq-per-channel", o.sasq_per_channel,
-               "--heldout-only prototype: train one scale per input channel (fake quant; no integer path)");
-  app.add_flag("--chan-refold", o.chan_refold,
-               "with --sasq-per-channel: fold the learned steps of --chan-sites into the weights (m = s_c / geometric "
-               "mean), quantize the weights again and train per-tensor scales on them");
+               "--heldout-only: train one scale per input channel for the SASQ rows (fake quant only: no integer path)");
   app.add_flag("--heldout-only", o.heldout_only,
                "hyper-parameter search mode: train the selected SASQ rows of the plain model (and run its selected "
                "dynamic rows) and print their perplexity on the held-out stories 951-1000 only (no evaluation text "

@@ -46,9 +46,7 @@ struct Options {
   std::vector<std::string> bits;     ///< bit configurations run (names of kBitConfigs); empty = the default set
   std::vector<std::string> methods;  ///< methods run (names of kMethods); empty = all
   double chan_alpha = 0.0;       ///< --heldout-only prototype: per-channel factors after rotation (0 = off)
-  std::string chan_sites = "af";  ///< their sites: a attention input, o o_proj input, f FFN input
   bool sasq_per_channel = false;  ///< --heldout-only prototype: per-channel SASQ scales (fake quant only)
-  bool chan_refold = false;       ///< --sasq-per-channel: fold the learned steps of chan_sites, re-GPTQ, retrain per tensor
   bool heldout_only = false;    ///< train the SASQ rows and print their held-out perplexity only
   bool stress = true;
   std::string wquant_name = "gptq";
@@ -94,6 +92,9 @@ struct Method {
   float clip_ratio;       ///< dynamic rows: s = clip_ratio · absmax / qmax
   bool stress;            ///< also run on the stress variant
   bool quick;             ///< also run with --quick
+  /// SASQ after per-channel factors learned by per-channel SASQ and folded into the rotated weights
+  /// (channel_factors.hpp); W4A4 only
+  bool channel_factors = false;
 };
 
 /// QuaRot's activation clip ratio (its --a_clip_ratio 0.9 for W4A4 results).
@@ -114,6 +115,8 @@ inline const std::vector<Method> kMethods = {
     {"SmoothRot + static", Transform::kSmoothRot, Act::kStatic, ObserverKind::kMeanAbsMax, false, 1.0f, false, false},
     {"SASQ static", Transform::kNone, Act::kSasq, ObserverKind::kMeanAbsMax, false, 1.0f, true, false},
     {"SASQ + rotation static", Transform::kRotation, Act::kSasq, ObserverKind::kMeanAbsMax, false, 1.0f, true, true},
+    {"SASQ + rotation + channel factors static", Transform::kRotation, Act::kSasq, ObserverKind::kMeanAbsMax, false,
+     1.0f, false, false, true},
 };
 
 inline std::vector<std::string> method_names() {
@@ -122,9 +125,12 @@ inline std::vector<std::string> method_names() {
   return n;
 }
 
-/// Whether method m runs: listed by --methods (or no list), and in the --quick / stress subsets.
-inline bool method_selected(const Method& m, const std::vector<std::string>& names, bool quick, bool stress) {
+/// Whether method m runs at bit configuration b: listed by --methods (or no list), and in the
+/// --quick / stress subsets; the channel-factor row at W4A4 only.
+inline bool method_selected(const Method& m, const BitConfig& b, const std::vector<std::string>& names, bool quick,
+                            bool stress) {
   if ((stress && !m.stress) || (quick && !m.quick)) return false;
+  if (m.channel_factors && (b.wbits != 4 || b.abits != 4 || b.wgroup != 0)) return false;
   return names.empty() || std::find(names.begin(), names.end(), m.name) != names.end();
 }
 

@@ -33,6 +33,7 @@ void Runner::run_variant(const std::string& variant, const llama::Weights& w, st
   // Caches keyed by the addresses of this variant's transformed models.
   calibrations_.clear();
   weights_.clear();
+  folded_.clear();
   packed_.clear();
   smoothquant_.clear();
   transformed_.clear();
@@ -48,9 +49,12 @@ void Runner::run_variant(const std::string& variant, const llama::Weights& w, st
   for (const BitConfig& b : selected_bit_configs(o_.bits, o_.quick, stress)) {
     const float alpha = search_alpha(w, b);
     for (const Method& m : kMethods) {
-      if (!method_selected(m, o_.methods, o_.quick, stress)) continue;
-      const TransformedModel& tm = m.transform == Transform::kSmoothQuant ? smoothquant(w, alpha) : transformed_.at(m.transform);
+      if (!method_selected(m, b, o_.methods, o_.quick, stress)) continue;
       const WeightMethod wm = weight_method(m);
+      double factor_train_s = 0.0;
+      const TransformedModel& tm = m.transform == Transform::kSmoothQuant ? smoothquant(w, alpha)
+                                   : m.channel_factors ? channel_folded(b, wm, variant + " " + b.name, factor_train_s)
+                                                       : transformed_.at(m.transform);
       const llama::QuantizedModel& qm = weights(tm, b, wm);
       Row r{variant, m.name, b.name};
       r.weights = llama::weight_method_name(wm);
@@ -72,7 +76,7 @@ void Runner::run_variant(const std::string& variant, const llama::Weights& w, st
           const PhaseTimes::Scope ph(phases_, "SASQ training");
           return train(qm.model, tm, b.abits, init, variant + " " + b.name + " " + m.name);
         }();
-        r.train_s = seconds_since(t0);
+        r.train_s = seconds_since(t0) + factor_train_s;
         std::fprintf(stderr, "  SASQ training %s %s: best held-out step %d of %d run (%s), held-out ppl %.4f -> %.4f\n",
                      b.name, m.name, tr.best_step, tr.steps_run, tr.stopped_early ? "stopped early" : "all steps",
                      std::exp(tr.initial_heldout_nll), std::exp(tr.best_heldout_nll));
@@ -109,18 +113,20 @@ void Runner::run_heldout(const llama::Weights& w) {
     stats_ = collect_absmax(w, rope_, t_.ts_calib, o_.threads);
     for (Transform t : {Transform::kNone, Transform::kRotation}) transformed_.emplace(t, apply_transform(w, t, stats_));
     if (o_.chan_alpha > 0.0)
-      fold_channel_factors(transformed_.at(Transform::kRotation), rope_, t_.ts_calib, o_.threads, static_cast<float>(o_.chan_alpha),
-                           o_.chan_sites);
+      fold_channel_factors(transformed_.at(Transform::kRotation), rope_, t_.ts_calib, o_.threads,
+                           static_cast<float>(o_.chan_alpha), kChannelFactorSites);
   }
   std::printf("bits\tweights\tmethod\tlr\tsteps\tbatch\tpatience\tlsq\tkd\tinit\tbest_step\tsteps_run\t"
               "heldout_ppl_init\theldout_ppl\n");
   for (const BitConfig& b : selected_bit_configs(o_.bits, o_.quick, false))
     for (const Method& m : kMethods) {
       if (m.transform == Transform::kSmoothQuant || m.transform == Transform::kSmoothRot || m.act == Act::kStatic ||
-          !method_selected(m, o_.methods, o_.quick, false))
+          !method_selected(m, b, o_.methods, o_.quick, false))
         continue;
-      const TransformedModel& tm = transformed_.at(m.transform);
       const WeightMethod wm = weight_method(m);
+      double factor_train_s = 0.0;
+      const TransformedModel& tm =
+          m.channel_factors ? channel_folded(b, wm, b.name, factor_train_s) : transformed_.at(m.transform);
       const llama::QuantizedModel& qm = weights(tm, b, wm);
       const Rotation* down = tm.down ? &*tm.down : nullptr;
       if (m.act == Act::kDynamic) {  // a reference: no training, held-out perplexity in the last column
@@ -132,7 +138,7 @@ void Runner::run_heldout(const llama::Weights& w) {
       }
       const ObserverKind init = pick_init(qm, tm, b, wm);
       const train::TrainResult tr =
-          train(qm.model, tm, b.abits, init, std::string(b.name) + " " + m.name, o_.sasq_per_channel);
+          train(qm.model, tm, b.abits, init, std::string(b.name) + " " + m.name, o_.sasq_per_channel && !m.channel_factors);
       const ActQuantConfig ac{b.abits, ActMode::kStatic, false, 1.0f};
       auto heldout_ppl = [&](const train::ScalesFile& f) {
         if (f.granularity == train::Granularity::kPerTensor) {
@@ -152,23 +158,6 @@ void Runner::run_heldout(const llama::Weights& w) {
                   init == ObserverKind::kMse ? "mse" : "mean-abs-max", tr.best_step, tr.steps_run,
                   heldout_ppl(tr.initial_scales), heldout_ppl(tr.scales));
       std::fflush(stdout);
-      if (o_.sasq_per_channel && o_.chan_refold) {
-        TransformedModel& rf = refolded_.insert_or_assign(b.name, tm).first->second;
-        fold_learned_factors(rf, tr.scales, o_.chan_sites);
-        const llama::QuantizedModel& qm2 = weights(rf, b, wm);
-        const ObserverKind init2 = pick_init(qm2, rf, b, wm);
-        const train::TrainResult tr2 = train(qm2.model, rf, b.abits, init2, std::string(b.name) + " refolded");
-        auto ppl2 = [&](const train::ScalesFile& f) {
-          const llama::SiteParams sp = train::to_site_params(f);
-          return ppl_fake(qm2, t_.ts_heldout, ac, &sp, down);
-        };
-        std::printf("%s\t%s\t%s refolded %s\t%g\t%d\t%d\t%d\t%d\t%g\t%s\t%d\t%d\t%.4f\t%.4f\n", b.name,
-                    llama::weight_method_name(wm), m.name, o_.chan_sites.c_str(), b.abits == 4 ? o_.train_lr_a4 : o_.train_lr,
-                    o_.train_steps, o_.train_batch, b.abits == 4 ? o_.train_patience_a4 : o_.train_patience,
-                    o_.lsq_grad_scale ? 1 : 0, o_.train_kd, init2 == ObserverKind::kMse ? "mse" : "mean-abs-max",
-                    tr2.best_step, tr2.steps_run, ppl2(tr2.initial_scales), ppl2(tr2.scales));
-        std::fflush(stdout);
-      }
     }
 }
 
@@ -195,6 +184,26 @@ const llama::PackedModel& Runner::packed(const llama::QuantizedModel& qm) {
   auto it = packed_.find(&qm);
   if (it == packed_.end()) it = packed_.emplace(&qm, llama::pack_model(qm)).first;
   return it->second;
+}
+
+const TransformedModel& Runner::channel_folded(const BitConfig& b, WeightMethod wm, const std::string& label,
+                                               double& seconds) {
+  auto it = folded_.find(b.name);
+  if (it != folded_.end()) return it->second;
+  const auto t0 = Clock::now();
+  const TransformedModel& rot = transformed_.at(Transform::kRotation);
+  const llama::QuantizedModel& qm = weights(rot, b, wm);
+  const ObserverKind init = pick_init(qm, rot, b, wm);
+  const train::TrainResult tr = [&] {
+    const PhaseTimes::Scope ph(phases_, "SASQ training");
+    return train(qm.model, rot, b.abits, init, label + " per-channel factors", true);
+  }();
+  std::fprintf(stderr, "  per-channel SASQ %s (factors): best held-out step %d of %d run\n", label.c_str(), tr.best_step,
+               tr.steps_run);
+  TransformedModel f = rot;
+  fold_learned_factors(f, tr.scales, kChannelFactorSites);
+  seconds += seconds_since(t0);
+  return folded_.emplace(b.name, std::move(f)).first->second;
 }
 
 const TransformedModel& Runner::smoothquant(const llama::Weights& w, float alpha) {

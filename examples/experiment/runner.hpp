@@ -81,6 +81,12 @@ class Runner {
 
   const llama::PackedModel& packed(const llama::QuantizedModel& qm);
 
+  /// The rotated model with per-channel factors folded in (channel_factors.hpp): per-channel SASQ
+  /// on its weight-quantized form for bit configuration b learns steps s_c, m_c = s_c / geometric mean
+  /// is folded into the float weights at the attention, o_proj and FFN inputs (the down_proj input,
+  /// behind the online rotation, keeps per-tensor steps). Adds the training's seconds to `seconds`.
+  const TransformedModel& channel_folded(const BitConfig& b, WeightMethod wm, const std::string& label, double& seconds);
+
   /// The SmoothQuant model with migration strength alpha (stable address for the caches).
   const TransformedModel& smoothquant(const llama::Weights& w, float alpha);
 
@@ -118,7 +124,7 @@ class Runner {
   std::map<const llama::QuantizedModel*, llama::PackedModel> packed_;
   std::map<float, TransformedModel> smoothquant_;
   std::map<Transform, TransformedModel> transformed_;
-  std::map<std::string, TransformedModel> refolded_;  ///< --chan-refold models by bit configuration
+  std::map<std::string, TransformedModel> folded_;  ///< channel_folded models by bit configuration
   std::map<std::tuple<float, int, int>, AlphaModel> alpha_models_;
   AbsMaxExec stats_;
   PhaseTimes phases_;

@@ -7,8 +7,10 @@
 #include <vector>
 
 #include "experiment/channel_factors.hpp"
+#include "llama/integer.hpp"
 #include "llama/model.hpp"
 #include "llama/online_rotation.hpp"
+#include "llama/quantized.hpp"
 #include "synthetic_model.hpp"
 
 namespace {
@@ -76,6 +78,23 @@ TEST_CASE("per-channel factors folded after the rotation preserve the float mode
     const double g = std::exp(lg / static_cast<double>(s0.size()));
     for (std::size_t j = 0; j < s0.size(); ++j)
       CHECK(f.weights.layers[0].rms_att[static_cast<Eigen::Index>(j)] == doctest::Approx(g / s0[j]).epsilon(1e-5));
+    // The folded model is an ordinary rotated model: at W4A4 with static per-tensor scales its
+    // fake-quant and integer (sasq::gemm) logits stay bit-identical behind the online rotation.
+    llama::WeightQuantConfig wc;
+    wc.bits = 4;
+    const llama::QuantizedModel qm = llama::quantize_weights(f.weights, wc);
+    const llama::PackedModel pm = llama::pack_model(qm);
+    const llama::SiteParams sp = llama::calibrate(qm.model, rope, calib, llama::ObserverKind::kMeanAbsMax, 4, &*f.down);
+    llama::ActQuantConfig ac;
+    ac.bits = 4;
+    ac.mode = llama::ActMode::kStatic;
+    auto fake = llama::with_online_rotation(llama::FakeQuantExec(ac, &sp, &qm), &*f.down);
+    auto integer = llama::with_online_rotation(llama::IntegerExec(pm, ac, &sp), &*f.down);
+    for (const auto& toks : calib) {
+      const llama::Matrix a = llama::forward(qm.model, rope, Span<const int>(toks), 0, nullptr, fake);
+      const llama::Matrix b = llama::forward(qm.model, rope, Span<const int>(toks), 0, nullptr, integer);
+      CHECK(a == b);
+    }
     train::ScalesFile bad = sf;
     bad.granularity = train::Granularity::kPerTensor;
     CHECK_THROWS(fold_learned_factors(f, bad, "a"));
