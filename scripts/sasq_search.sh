@@ -12,6 +12,7 @@ x=./build/experiment/examples/experiment/sasq-experiment
 [ -x "$x" ] || { echo "sasq_search: $x is not built (cmake --build --preset experiment)" >&2; exit 1; }
 sasq="SASQ + rotation static"
 quarot="QuaRot (rotation + dynamic clip 0.9)"
+chan="SASQ + rotation + channel factors static"
 run() { "$x" --data ../shared/data --heldout-only "$@" 2>/dev/null | tail -n +2; }
 echo -e "bits\tweights\tmethod\tlr\tsteps\tbatch\tpatience\tlsq\tkd\tinit\tbest_step\tsteps_run\theldout_ppl_init\theldout_ppl"
 # Learning rate at both activation widths (120 steps, patience 4 at both widths, as searched first).
@@ -35,3 +36,10 @@ done
 run --bits W4A4 --methods "$sasq" --sasq-kd 0.5 --patience-a4 0 --lr-a4 0.05 "$@"
 run --bits W4A4 --methods "$sasq" --patience-a4 0 --lr-a4 0.05 "$@"
 run --bits W8A4 --methods "$sasq" --patience-a4 0 "$@"
+# Per-channel activation factors after the rotation (third round, W4A4): fixed abs-max^alpha factors
+# folded into the weights at the attention, o_proj and FFN inputs; per-channel SASQ scales (fake quant
+# only, no integer path); the learned per-channel steps folded into the weights, then per-tensor SASQ
+# (the channel-factor row).
+for a in 0.25 0.5 0.75; do run --bits W4A4 --methods "$sasq" --chan-alpha "$a" "$@"; done
+run --bits W4A4 --methods "$sasq" --sasq-per-channel "$@"
+run --bits W4A4 --methods "$chan" "$@"
