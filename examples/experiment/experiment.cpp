@@ -94,6 +94,8 @@ void finish(const CLI::App& app, Options& o) {
     o.stress = false;
   }
   if (!unset("--no-stress") || o.heldout_only) o.stress = false;
+  for (const char* name : {"--chan-alpha", "--sasq-per-channel"})
+    if (!unset(name) && !o.heldout_only) cli::usage_fail(name, " needs --heldout-only");
   for (const auto& [name, list] : {std::pair{"--bits", &o.bits}, std::pair{"--methods", &o.methods}})
     for (std::size_t i = 0; i < list->size(); ++i)
       for (std::size_t j = 0; j < i; ++j)
