@@ -1,7 +1,7 @@
 // sasq-experiment: the runner's fake-quant perplexities (runner.hpp).
 #include "experiment/runner.hpp"
 
-#include "llama/online_rotation.hpp"
+#include "llama/forward_instances.hpp"
 
 namespace sasq::experiment {
 

@@ -1,7 +1,8 @@
 // sasq-experiment's runner: every method of the grid on one model variant, with the caches of
 // weights, calibrations and transformed models it shares between methods. Its member functions are
-// split over runner.cpp, static_scales.cpp, evaluate.cpp and evaluate_fake.cpp so that the
-// program's forward-pass instantiations compile in parallel.
+// split over runner.cpp, static_scales.cpp, evaluate.cpp and evaluate_fake.cpp so that they
+// compile in parallel; the forward passes with examples/llama's executors come compiled from
+// sasq_llama_model (llama/forward_instances.hpp).
 #pragma once
 
 #include <map>

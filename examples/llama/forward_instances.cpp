@@ -8,5 +8,9 @@ template Matrix forward(const Weights&, const RopeTable&, Span<const int>, int, 
 template Matrix forward(const Weights&, const RopeTable&, Span<const int>, int, KVCache*, IntegerExec&);
 template Matrix forward(const Weights&, const RopeTable&, Span<const int>, int, KVCache*,
                         OnlineRotationExec<CalibrationExec>&);
+template Matrix forward(const Weights&, const RopeTable&, Span<const int>, int, KVCache*,
+                        OnlineRotationExec<FakeQuantExec>&);
+template Matrix forward(const Weights&, const RopeTable&, Span<const int>, int, KVCache*,
+                        OnlineRotationExec<IntegerExec>&);
 
 }  // namespace sasq::llama

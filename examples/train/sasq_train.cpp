@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "llama/forward_instances.hpp"
 #include "llama/gptq.hpp"
 #include "llama/load_model.hpp"
 #include "llama/perplexity.hpp"

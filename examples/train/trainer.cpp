@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "llama/backward.hpp"
+#include "llama/forward_instances.hpp"
 #include "llama/online_rotation.hpp"
 #include "llama/parallel.hpp"
 #include "llama/ops.hpp"
