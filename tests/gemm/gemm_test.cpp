@@ -319,6 +319,42 @@ TEST_CASE("threads split large problems without changing the result") {
   }
 }
 
+TEST_CASE("thread schedules cover every tile task exactly once") {
+  // Even split (short prefill calls): contiguous block ranges in share order, sizes within one block.
+  for (std::ptrdiff_t blocks = 0; blocks <= 70; ++blocks)
+    for (int n = 1; n <= 8; ++n) {
+      std::ptrdiff_t expect = 0;
+      for (int i = 0; i < n; ++i) {
+        std::ptrdiff_t first = -1, last = -1;
+        sasq::detail::even_share(blocks, n, i, first, last);
+        REQUIRE(first == expect);
+        REQUIRE(last >= first);
+        CHECK(last - first >= blocks / n);
+        CHECK(last - first <= (blocks + n - 1) / n);
+        expect = last;
+      }
+      CHECK(expect == blocks);
+    }
+  // Guided schedule: chunks taken one after another tile [0, tasks) without gap or overlap, and a chunk
+  // of at least one block ends on a block boundary (or at the end).
+  for (std::ptrdiff_t block_tasks : {1, 3, 22})
+    for (std::ptrdiff_t blocks : {1, 2, 7, 64, 172})
+      for (int n : {2, 3}) {
+        const std::ptrdiff_t tasks = blocks * block_tasks;
+        for (std::ptrdiff_t min_chunk : {std::ptrdiff_t{1}, block_tasks}) {
+          sasq::detail::GuidedSchedule schedule(tasks, n, block_tasks, min_chunk);
+          std::ptrdiff_t begin = -1, end = -1, next = 0;
+          while (schedule.take(begin, end)) {
+            REQUIRE(begin == next);
+            REQUIRE(end > begin);
+            if (end - begin >= block_tasks) CHECK((end % block_tasks == 0 || end == tasks));
+            next = end;
+          }
+          CHECK(next == tasks);
+        }
+      }
+}
+
 TEST_CASE("bad arguments are rejected with sasq::Error") {
   std::vector<std::int8_t> w(8 * 16, 1), a(2 * 16, 1);
   std::vector<float> ws(8, 0.5f), c(2 * 8);
