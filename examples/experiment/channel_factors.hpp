@@ -14,45 +14,9 @@
 #include <vector>
 
 #include "experiment/variants.hpp"
-#include "llama/online_rotation.hpp"
 #include "train/scales_file.hpp"
 
 namespace sasq::experiment {
-
-/// Per-channel abs-max of the four linear inputs (behind the model's online rotation).
-struct SiteAbsMaxExec {
-  std::vector<std::vector<float>> site[llama::kNumLinearSites];  ///< [site][layer][channel]
-  void on_site(int layer, Site s, Matrix& x) {
-    if (static_cast<int>(s) >= llama::kNumLinearSites) return;
-    auto& st = site[static_cast<int>(s)];
-    const auto l = static_cast<std::size_t>(layer);
-    if (st.size() <= l) st.resize(l + 1);
-    auto& v = st[l];
-    if (v.empty()) v.assign(static_cast<std::size_t>(x.cols()), 0.0f);
-    accumulate_column_absmax(MatrixView<const float>(x.data(), x.rows(), x.cols()), Span<float>(v));
-  }
-  void linear(int, llama::Proj, const Matrix& x, const Matrix& w, Matrix& y) { llama::linear(x, w, y); }
-};
-
-inline SiteAbsMaxExec collect_site_absmax(const TransformedModel& tm, const llama::RopeTable& rope,
-                                          const std::vector<std::vector<int>>& calib, int threads) {
-  using Ex = llama::OnlineRotationExec<SiteAbsMaxExec>;
-  const Rotation* down = tm.down ? &*tm.down : nullptr;
-  std::vector<Ex> ex(static_cast<std::size_t>(llama::parallel_workers(calib.size(), threads)), Ex{{}, down});
-  llama::parallel_for(calib.size(), threads, [&](std::size_t i, int worker) {
-    llama::forward(tm.weights, rope, Span<const int>(calib[i]).subspan(0, calib[i].size() - 1), 0, nullptr,
-                   ex[static_cast<std::size_t>(worker)]);
-  });
-  SiteAbsMaxExec out = std::move(ex[0].inner);
-  for (std::size_t k = 1; k < ex.size(); ++k)
-    for (int s = 0; s < llama::kNumLinearSites; ++s)
-      for (std::size_t l = 0; l < ex[k].inner.site[s].size(); ++l) {
-        auto& d = out.site[s][l];
-        const auto& v = ex[k].inner.site[s][l];
-        for (std::size_t c = 0; c < v.size(); ++c) d[c] = std::max(d[c], v[c]);
-      }
-  return out;
-}
 
 /// m_c = max(a_c, ε)^α / geometric mean.
 inline std::vector<float> channel_factors(const std::vector<float>& absmax, float alpha) {
@@ -106,7 +70,7 @@ inline std::vector<Site> foldable_sites(const std::string& sites) {
 inline void fold_channel_factors(TransformedModel& tm, const llama::RopeTable& rope,
                                  const std::vector<std::vector<int>>& calib, int threads, float alpha,
                                  const std::string& sites) {
-  const SiteAbsMaxExec st = collect_site_absmax(tm, rope, calib, threads);
+  const AbsMaxExec st = collect_absmax(tm.weights, rope, calib, threads, tm.down ? &*tm.down : nullptr);
   const llama::Config& c = tm.weights.config;
   const int hs = c.head_size();
   for (std::size_t l = 0; l < tm.weights.layers.size(); ++l)

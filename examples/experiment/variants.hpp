@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "llama/model.hpp"
+#include "llama/online_rotation.hpp"
 #include "llama/parallel.hpp"
 #include "llama/transform_views.hpp"
 #include "llama/weights.hpp"
@@ -52,36 +53,42 @@ inline Weights make_stress_variant(const Weights& base) {
   return w;
 }
 
-/// Per-channel abs-max of the attention, FFN and down_proj inputs (float model, no quantization).
+/// Per-channel abs-max of the four linear inputs (float model, no quantization): site[s][layer][channel].
 struct AbsMaxExec {
-  std::vector<std::vector<float>> attn, ffn, down;  ///< [layer][channel]
+  std::vector<std::vector<float>> site[llama::kNumLinearSites];
+  const std::vector<float>& at(Site s, std::size_t layer) const { return site[static_cast<int>(s)][layer]; }
   void on_site(int layer, Site s, Matrix& x) {
-    auto* stat = s == Site::kAttnIn ? &attn : s == Site::kFfnIn ? &ffn : s == Site::kDownIn ? &down : nullptr;
-    if (!stat) return;
+    if (static_cast<int>(s) >= llama::kNumLinearSites) return;
+    auto& st = site[static_cast<int>(s)];
     const auto l = static_cast<std::size_t>(layer);
-    if (stat->size() <= l) stat->resize(l + 1);
-    auto& v = (*stat)[l];
+    if (st.size() <= l) st.resize(l + 1);
+    auto& v = st[l];
     if (v.empty()) v.assign(static_cast<std::size_t>(x.cols()), 0.0f);
     accumulate_column_absmax(MatrixView<const float>(x.data(), x.rows(), x.cols()), Span<float>(v));
   }
   void linear(int, llama::Proj, const Matrix& x, const Matrix& w, Matrix& y) { llama::linear(x, w, y); }
 };
 
-/// The abs-maxima over `calib` on `threads` threads (a maximum does not depend on the order).
+/// The abs-maxima over `calib` on `threads` threads (a maximum does not depend on the order); with
+/// `down`, the down_proj input is taken behind that online rotation.
 inline AbsMaxExec collect_absmax(const Weights& w, const llama::RopeTable& rope,
-                                 const std::vector<std::vector<int>>& calib, int threads) {
-  std::vector<AbsMaxExec> ex(static_cast<std::size_t>(llama::parallel_workers(calib.size(), threads)));
+                                 const std::vector<std::vector<int>>& calib, int threads,
+                                 const Rotation* down = nullptr) {
+  using Ex = llama::OnlineRotationExec<AbsMaxExec>;
+  std::vector<Ex> ex(static_cast<std::size_t>(llama::parallel_workers(calib.size(), threads)), Ex{{}, down});
   llama::parallel_for(calib.size(), threads, [&](std::size_t i, int worker) {
     llama::forward(w, rope, Span<const int>(calib[i]).subspan(0, calib[i].size() - 1), 0, nullptr,
                    ex[static_cast<std::size_t>(worker)]);
   });
-  AbsMaxExec out = std::move(ex[0]);
+  AbsMaxExec out = std::move(ex[0].inner);
   for (std::size_t k = 1; k < ex.size(); ++k)
-    for (auto [dst, src] : {std::pair{&out.attn, &ex[k].attn}, std::pair{&out.ffn, &ex[k].ffn}, std::pair{&out.down, &ex[k].down}}) {
-      if (dst->size() < src->size()) dst->resize(src->size());
-      for (std::size_t l = 0; l < src->size(); ++l) {
-        auto& d = (*dst)[l];
-        const auto& v = (*src)[l];
+    for (int s = 0; s < llama::kNumLinearSites; ++s) {
+      auto& dst = out.site[s];
+      const auto& src = ex[k].inner.site[s];
+      if (dst.size() < src.size()) dst.resize(src.size());
+      for (std::size_t l = 0; l < src.size(); ++l) {
+        auto& d = dst[l];
+        const auto& v = src[l];
         if (d.empty()) d.assign(v.size(), 0.0f);
         for (std::size_t c = 0; c < v.size(); ++c) d[c] = std::max(d[c], v[c]);
       }
@@ -127,14 +134,14 @@ inline TransformedModel apply_transform(const Weights& base, Transform t, const 
   const auto n_layers = views.layers.size();
   if (t == Transform::kSmoothQuant) {
     for (std::size_t l = 0; l < n_layers; ++l) {
-      smooth_attn_input(views.layers[l], Span<const float>(stats.attn[l]), alpha);
-      smooth_ffn_input(views.layers[l], Span<const float>(stats.ffn[l]), alpha);
+      smooth_attn_input(views.layers[l], Span<const float>(stats.at(Site::kAttnIn, l)), alpha);
+      smooth_ffn_input(views.layers[l], Span<const float>(stats.at(Site::kFfnIn, l)), alpha);
     }
     return out;
   }
   if (t == Transform::kSmoothRot)
     for (std::size_t l = 0; l < n_layers; ++l)
-      smooth_down_input(views.layers[l], Span<const float>(stats.down[l]), kSmoothAlpha);
+      smooth_down_input(views.layers[l], Span<const float>(stats.at(Site::kDownIn, l)), kSmoothAlpha);
   const llama::Config& c = base.config;
   QuaRotPlan plan = make_quarot_plan(static_cast<std::size_t>(c.dim), static_cast<std::size_t>(c.hidden_dim),
                                      static_cast<std::size_t>(c.head_size()), kRotationSeed);

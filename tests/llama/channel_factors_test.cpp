@@ -44,7 +44,8 @@ TEST_CASE("per-channel factors folded after the rotation preserve the float mode
     // The factors did change the inputs: the attention-input norm is no longer all ones.
     CHECK((f.weights.layers[0].rms_att.array() - 1.0f).abs().maxCoeff() > 0.01f);
     // The activations the quantizers see are x_c / m_c: their per-channel abs-max spread shrinks.
-    const SiteAbsMaxExec a = collect_site_absmax(rot, rope, calib, 1), b = collect_site_absmax(f, rope, calib, 1);
+    const AbsMaxExec a = collect_absmax(rot.weights, rope, calib, 1, rot.down ? &*rot.down : nullptr),
+                     b = collect_absmax(f.weights, rope, calib, 1, f.down ? &*f.down : nullptr);
     for (int s : {0, 2}) {  // attention and FFN inputs (o_proj: one factor per kv head group)
       const auto& x = a.site[s][1];
       const auto& y = b.site[s][1];
